@@ -38,7 +38,7 @@ def nix_eval(attr: str, *, apply: str | None = None, flake: str | Path = REPO, e
     cmd = ["nix", "eval", "--json", f"{flake}#{attr}", *offline_flags(str(flake)), *extra]
     if apply:
         cmd += ["--apply", apply]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode:
         raise subprocess.CalledProcessError(res.returncode, cmd, res.stdout, res.stderr)
     return json.loads(res.stdout)
