@@ -1,0 +1,39 @@
+# Workstation accounts. The admin (the one user in modules/users/*.nix with
+# admin = true) must be declared in the clan inventory by a `@fleet/users`
+# instance on the workstations (modules/clan/inventory/instances/users-<name>.nix),
+# which gives it its home and SSH keys; this aspect makes it the nix-darwin
+# primary user, lets root accept its keys, and declares the other users' homes
+# (home-manager needs users.users.<name>.home).
+{ config, lib, ... }:
+let
+  users = config.flake.fleet.users;
+  admins = lib.attrNames (lib.filterAttrs (_: u: u.admin) users);
+  adminName =
+    if lib.length admins == 1 then
+      lib.head admins
+    else
+      throw "modules/users: expected exactly one user with admin = true, found ${toString (lib.length admins)} (${toString admins}); mark the workstation admin in modules/users/<name>.nix";
+  # The inventory instance declaring the admin (convention: users-<name>).
+  # Its settings are a deferred module, so only the instance itself is read here.
+  adminInstance = (config.flake.clan.inventory.instances or { })."users-${adminName}" or null;
+  admin =
+    if adminInstance != null && adminInstance.roles.default.tags ? workstation then
+      users.${adminName}
+    else
+      throw "clan inventory: the workstation admin '${adminName}' has no @fleet/users instance tagged workstation; add modules/clan/inventory/instances/users-${adminName}.nix (see users-crs58.nix)";
+in
+{
+  flake.modules.darwin.users =
+    { pkgs, ... }:
+    {
+      system.primaryUser = admin.name;
+      users.users =
+        lib.mapAttrs (_: u: {
+          home = "/Users/${u.name}";
+          shell = pkgs.zsh;
+        }) users
+        // {
+          root.openssh.authorizedKeys.keys = admin.sshKeys;
+        };
+    };
+}

@@ -1,0 +1,10 @@
+# argentum: a macOS workstation following the shared pattern (Apple silicon).
+{ config, ... }:
+{
+  clan.machines.argentum = {
+    imports = [ config.flake.modules.darwin.workstation ];
+    nixpkgs.hostPlatform = "aarch64-darwin";
+    homebrew.casks = [ "docker-desktop" ];
+  };
+  flake.fleet.legacyBaseline.argentum = "blackphos";
+}

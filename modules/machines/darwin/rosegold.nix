@@ -1,0 +1,10 @@
+# rosegold: a macOS workstation following the shared pattern (Apple silicon).
+{ config, ... }:
+{
+  clan.machines.rosegold = {
+    imports = [ config.flake.modules.darwin.workstation ];
+    nixpkgs.hostPlatform = "aarch64-darwin";
+    homebrew.casks = [ "docker-desktop" ];
+  };
+  flake.fleet.legacyBaseline.rosegold = "blackphos";
+}
