@@ -1,5 +1,5 @@
-# What every darwin workstation is: the shared aspects plus the state version.
-# Host files (modules/machines/darwin/<name>.nix) import this and add only facts.
+# What every nix-darwin machine of the fleet is: nix itself, zsh, Touch ID
+# sudo, the accounts, and the state version.
 { config, ... }:
 let
   darwin = config.flake.modules.darwin;
@@ -8,12 +8,9 @@ in
   flake.modules.darwin.base = {
     imports = [
       darwin.nix-settings
-      darwin.homebrew
-      darwin.system-defaults
-      darwin.security
       darwin.shells
+      darwin.security
       darwin.users
-      darwin.home-manager
     ];
     # Kept at the legacy value: stateVersion guards defaults (e.g. the nixbld
     # group id) that must not change under an existing installation.

@@ -10,72 +10,73 @@
     }:
     let
       home = config.home.homeDirectory;
-      # ccstatusline is an npm tool; run the pinned release with bun (in home.packages).
+      # ccstatusline is an npm tool that nixpkgs does not package (the legacy tree
+      # built it locally); run the published release with bun (in home.packages).
       ccstatusline = pkgs.writeShellScriptBin "ccstatusline" ''
-        exec ${pkgs.bun}/bin/bunx ccstatusline@2 "$@"
+        exec ${pkgs.bun}/bin/bunx ccstatusline@latest "$@"
       '';
       # One text, five agent CLIs: each reads its own file name.
       agentsMd = ''
-      # Development Guidelines
+        # Development Guidelines
 
-      If one of the following applies to a given task or topic, proactively read
-      the corresponding document, without pausing to ask if you should, to ensure
-      you are aware of our ideal guidelines and conventions:
+        If one of the following applies to a given task or topic, proactively read
+        the corresponding document, without pausing to ask if you should, to ensure
+        you are aware of our ideal guidelines and conventions:
 
-      - style and conventions: @${home}/.claude/commands/preferences/style-and-conventions.md
-      - git version control: @${home}/.claude/commands/preferences/git-version-control.md
-      - git history cleanup: ${home}/.claude/commands/preferences/git-history-cleanup.md
-      - jj version control: ${home}/.claude/commands/jj/jj-summary.md
-      - jj workflow (full): ${home}/.claude/commands/jj/jj-workflow.md
-      - documentation: ${home}/.claude/commands/preferences/documentation.md
-      - change management: ${home}/.claude/commands/preferences/change-management.md
-      - architectural patterns: ${home}/.claude/commands/preferences/architectural-patterns.md
-      - functional domain modeling (DDD, types, aggregates): ${home}/.claude/commands/preferences/domain-modeling.md
-      - theoretical foundations (category theory, type theory): ${home}/.claude/commands/preferences/theoretical-foundations.md
-      - smart constructors and validation patterns: see domain-modeling.md
-      - error handling with Result types: see railway-oriented-programming.md
-      - data modeling (database schemas, normalization, ER diagrams): ${home}/.claude/commands/preferences/data-modeling.md
-      - schema versioning: ${home}/.claude/commands/preferences/schema-versioning.md
-      - web application deployment: ${home}/.claude/commands/preferences/web-application-deployment.md
-      - cloudflare wrangler configuration: ${home}/.claude/commands/preferences/cloudflare-wrangler-reference.md
-      - secrets management: ${home}/.claude/commands/preferences/secrets.md
-      - nix development: ${home}/.claude/commands/preferences/nix-development.md
-      - python development: ${home}/.claude/commands/preferences/python-development.md
-      - rust development: ${home}/.claude/commands/preferences/rust-development.md
-      - haskell development: ${home}/.claude/commands/preferences/haskell-development.md
-      - typescript/node.js development: ${home}/.claude/commands/preferences/typescript-nodejs-development.md
-      - react/ui development: ${home}/.claude/commands/preferences/react-tanstack-ui-development.md
+        - style and conventions: @${home}/.claude/commands/preferences/style-and-conventions.md
+        - git version control: @${home}/.claude/commands/preferences/git-version-control.md
+        - git history cleanup: ${home}/.claude/commands/preferences/git-history-cleanup.md
+        - jj version control: ${home}/.claude/commands/jj/jj-summary.md
+        - jj workflow (full): ${home}/.claude/commands/jj/jj-workflow.md
+        - documentation: ${home}/.claude/commands/preferences/documentation.md
+        - change management: ${home}/.claude/commands/preferences/change-management.md
+        - architectural patterns: ${home}/.claude/commands/preferences/architectural-patterns.md
+        - functional domain modeling (DDD, types, aggregates): ${home}/.claude/commands/preferences/domain-modeling.md
+        - theoretical foundations (category theory, type theory): ${home}/.claude/commands/preferences/theoretical-foundations.md
+        - smart constructors and validation patterns: see domain-modeling.md
+        - error handling with Result types: see railway-oriented-programming.md
+        - data modeling (database schemas, normalization, ER diagrams): ${home}/.claude/commands/preferences/data-modeling.md
+        - schema versioning: ${home}/.claude/commands/preferences/schema-versioning.md
+        - web application deployment: ${home}/.claude/commands/preferences/web-application-deployment.md
+        - cloudflare wrangler configuration: ${home}/.claude/commands/preferences/cloudflare-wrangler-reference.md
+        - secrets management: ${home}/.claude/commands/preferences/secrets.md
+        - nix development: ${home}/.claude/commands/preferences/nix-development.md
+        - python development: ${home}/.claude/commands/preferences/python-development.md
+        - rust development: ${home}/.claude/commands/preferences/rust-development.md
+        - haskell development: ${home}/.claude/commands/preferences/haskell-development.md
+        - typescript/node.js development: ${home}/.claude/commands/preferences/typescript-nodejs-development.md
+        - react/ui development: ${home}/.claude/commands/preferences/react-tanstack-ui-development.md
 
-      Always remember to fallback to using practical features and architectural
-      patterns that emphasize algebraic data types, type-safety, and functional
-      programming as is feasible within a given programming language or
-      framework's ecosystem (possibly with the addition of relevant libraries,
-      e.g. basedpyright, beartype, and dbrattli/Expression in python) without
-      losing sight of the fact that, in the ideal case, the integration of all
-      of our codebases, regardless of language or framework, would correspond to
-      an indexed monad transformer stack in the category of effects. Succinctly,
-      side effects should be explicit in type signatures and isolated at
-      boundaries to preserve compositionality.
-    '';
-      agentsMdTargets = [
-        ".claude/CLAUDE.md"
-        ".codex/AGENTS.md"
-        ".gemini/GEMINI.md"
-        ".config/crush/CRUSH.md"
-        ".config/opencode/AGENTS.md"
-      ];
-      glmConfigDir = "${home}/.config/claude-glm";
-      # `claude-glm`: Claude Code against Z.ai's Anthropic-compatible API, with its
-      # own config dir that shares settings, commands and agents with ~/.claude.
-      claudeGlm = pkgs.writeShellScriptBin "claude-glm" ''
-        export CLAUDE_CONFIG_DIR="${glmConfigDir}"
-        export ANTHROPIC_BASE_URL="https://api.z.ai/api/anthropic"
-        ANTHROPIC_AUTH_TOKEN="$(cat ${config.sops.secrets.glm-api-key.path})"
-        export ANTHROPIC_AUTH_TOKEN
-        export ANTHROPIC_DEFAULT_OPUS_MODEL="glm-4.6"
-        export ANTHROPIC_DEFAULT_SONNET_MODEL="glm-4.6"
-        export ANTHROPIC_DEFAULT_HAIKU_MODEL="glm-4.5-air"
-        exec ${config.programs.claude-code.finalPackage or config.programs.claude-code.package}/bin/claude "$@"
+        Always remember to fallback to using practical features and architectural
+        patterns that emphasize algebraic data types, type-safety, and functional
+        programming as is feasible within a given programming language or
+        framework's ecosystem (possibly with the addition of relevant libraries,
+        e.g. basedpyright, beartype, and dbrattli/Expression in python) without
+        losing sight of the fact that, in the ideal case, the integration of all
+        of our codebases, regardless of language or framework, would correspond to
+        an indexed monad transformer stack in the category of effects. Succinctly,
+        side effects should be explicit in type signatures and isolated at
+        boundaries to preserve compositionality.
+      '';
+        agentsMdTargets = [
+          ".claude/CLAUDE.md"
+          ".codex/AGENTS.md"
+          ".gemini/GEMINI.md"
+          ".config/crush/CRUSH.md"
+          ".config/opencode/AGENTS.md"
+        ];
+        glmConfigDir = "${home}/.config/claude-glm";
+        # `claude-glm`: Claude Code against Z.ai's Anthropic-compatible API, with its
+        # own config dir that shares settings, commands and agents with ~/.claude.
+        claudeGlm = pkgs.writeShellScriptBin "claude-glm" ''
+          export CLAUDE_CONFIG_DIR="${glmConfigDir}"
+          export ANTHROPIC_BASE_URL="https://api.z.ai/api/anthropic"
+          ANTHROPIC_AUTH_TOKEN="$(cat ${config.sops.secrets.glm-api-key.path})"
+          export ANTHROPIC_AUTH_TOKEN
+          export ANTHROPIC_DEFAULT_OPUS_MODEL="glm-4.6"
+          export ANTHROPIC_DEFAULT_SONNET_MODEL="glm-4.6"
+          export ANTHROPIC_DEFAULT_HAIKU_MODEL="glm-4.5-air"
+          exec ${config.programs.claude-code.finalPackage or config.programs.claude-code.package}/bin/claude "$@"
       '';
     in
     {

@@ -34,7 +34,6 @@
       ];
 
       xdg.enable = true;
-      fonts.fontconfig.enable = true;
       # Replaces mac-app-util's trampolines: copies home-manager apps into
       # ~/Applications/Home Manager Apps so Spotlight and the Dock find them.
       targets.darwin.copyApps.enable = true;

@@ -15,6 +15,7 @@ in
       hm.editors
       hm.ai-tools
       hm.packages
+      hm.fonts
       hm.dotfiles
       hm.secrets
     ];

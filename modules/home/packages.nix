@@ -38,16 +38,16 @@
         "trash-cli"
         "tree"
         "unison"
+        # network and backup
         "aria2"
         "curl"
-        # network and backup
         "rclone"
         "restic"
         "autorestic"
         "wget"
+        # nix tooling
         "cachix"
         "nil"
-        # nix tooling
         "nix-info"
         "nix-output-monitor"
         "nix-prefetch-scripts"
@@ -55,9 +55,9 @@
         "nixfmt"
         "nixpkgs-reviewFull"
         "omnix"
+        # documents and media
         "asciinema"
         "asciinema-agg"
-        # documents and media
         "exiftool"
         "ghostscript"
         "imagemagick"
@@ -66,8 +66,8 @@
         "quarto"
         "repomix"
         "svg2pdf"
-        "argo-workflows"
         # containers, kubernetes and cloud
+        "argo-workflows"
         "argocd"
         "argocd-autopilot"
         "crane"
@@ -91,6 +91,7 @@
         "tenv"
         "timoni"
         "vcluster"
+        "docker"
         # security and secrets
         "age"
         "aws-vault"
@@ -135,18 +136,10 @@
         "tmate"
         "tree-sitter"
         "yq"
-        # fonts
         "zstd"
-        "noto-fonts-color-emoji"
-        "fira-code"
-        "cascadia-code"
-        "monaspace"
-        "nerd-fonts.monaspace"
-        "inconsolata"
-        "nerd-fonts.inconsolata"
-        "jetbrains-mono"
+        "radicle-node"
+        "macchina"
         # languages and runtimes
-        "nerd-fonts.jetbrains-mono"
         "dioxus-cli"
         "rustup"
         "bun"
@@ -164,9 +157,6 @@
         "pyright"
         "ruff"
         "uv"
-        "radicle-node"
-        "macchina"
-        "docker"
         # AI CLIs the legacy config took from the nix-ai-tools flake (nixpkgs builds now)
         "gemini-cli"
         "opencode"

@@ -1,0 +1,310 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Fleet migration control plane maintainers
+# MIT License (see galaxy.yml)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: clan_vars
+short_description: Generate, check, list or regenerate clan vars of a machine without revealing their values
+description:
+  - Wraps C(clan vars check), C(clan vars generate) and C(clan vars list) for one machine.
+  - Returns which generators ran and the paths of their files, never a value. clan prints public values while
+    generating; the module drops clan's output instead of returning it.
+  - C(generate) is idempotent. It first asks C(clan vars check) what is missing and runs only when something is,
+    so a second run reports no change.
+  - C(regenerate) rotates the named generators (and, as clan does, the generators that depend on them).
+    It always changes something, and it refuses to run without O(generators), because regenerating
+    everything would replace every secret of the machine.
+version_added: "0.1.0"
+author:
+  - Fleet migration control plane maintainers (@cameronraysmith)
+options:
+  machine:
+    description: Name of the machine in the clan inventory.
+    type: str
+    required: true
+  flake:
+    description: Path of the clan flake (vars are written into it).
+    type: str
+    default: "."
+  action:
+    description: What to do with the vars.
+    type: str
+    choices: [generate, check, list, regenerate]
+    default: generate
+  generators:
+    description: Generators to act on; empty means all generators of the machine (not allowed for regenerate).
+    type: list
+    elements: str
+    default: []
+  fail_on_missing:
+    description: With O(action=check), fail when vars are missing instead of only reporting them in RV(missing).
+    type: bool
+    default: false
+  no_sandbox:
+    description: Run generators without clan's sandbox (C(--no-sandbox)).
+    type: bool
+    default: false
+  nix_options:
+    description: Nix options passed as C(--option NAME VALUE) pairs.
+    type: dict
+    default: {}
+  clan_bin:
+    description: The clan executable.
+    type: str
+    default: clan
+  timeout:
+    description: Seconds after which a command is stopped and the module fails.
+    type: int
+    default: 900
+  environment:
+    description: Extra environment variables for clan (for example C(SOPS_AGE_KEY_FILE)).
+    type: dict
+    default: {}
+notes:
+  - Supports check mode. C(generate) and C(regenerate) then only report what would run.
+  - Diff mode is not supported because the values are secret.
+"""
+
+EXAMPLES = r"""
+- name: Generate the vars cinnabar still lacks
+  fleet.migration.clan_vars:
+    machine: cinnabar
+    flake: "{{ playbook_dir }}/.."
+  delegate_to: localhost
+
+- name: Fail when any zerotier var of cinnabar is missing
+  fleet.migration.clan_vars:
+    machine: cinnabar
+    action: check
+    generators: [zerotier]
+    fail_on_missing: true
+  delegate_to: localhost
+
+- name: Rotate the root password of electrum
+  fleet.migration.clan_vars:
+    machine: electrum
+    action: regenerate
+    generators: [root-password]
+  environment:
+    SOPS_AGE_KEY_FILE: "{{ lookup('ansible.builtin.env', 'HOME') }}/.config/sops/age/keys.txt"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+generators_ran:
+  description: Generators that ran (in check mode, that would run).
+  returned: always
+  type: list
+  elements: str
+  sample: [openssh, zerotier]
+files:
+  description: Paths of the var files of the generators acted on (list and check, all requested generators), never their contents.
+  returned: always
+  type: list
+  elements: str
+  sample: [vars/per-machine/cinnabar/openssh/ssh.id_ed25519/secret]
+missing:
+  description: Vars (C(generator/file)) that were missing before the run.
+  returned: always
+  type: list
+  elements: str
+  sample: [zerotier/zerotier-identity-secret]
+vars:
+  description: With O(action=list), every var with whether it is set and whether it is secret; no values.
+  returned: when action is list
+  type: list
+  elements: dict
+  sample: [{"generator": "openssh", "name": "ssh.id_ed25519", "set": true, "secret": true}]
+cmds:
+  description: The clan commands that ran.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils.runner import (
+    CommandError,
+    fail_from_error,
+    runner_for,
+)
+
+# clan_lib/vars/check.py prints "  - generator/file" under "Missing ... vars:".
+MISSING_LINE = re.compile(r"^(?:\[[^\]]*\] )?\s+- (\S+/\S+)\s*$", re.M)
+# clan_lib/vars/_types.py: "Updated var g/f for machines: m" and "Updated secret var g/f ...".
+UPDATED_LINE = re.compile(r"(?:Updated|Migrated) (?:secret )?var ([^/\s]+)/(\S+) for machines")
+# clan_cli/vars/list.py prints "generator/file: value"; secrets are "********".
+LIST_LINE = re.compile(r"^([^/\s]+)/(\S+?): (.*)$")
+
+
+class Clan:
+    def __init__(self, module: AnsibleModule, runner) -> None:
+        self.module = module
+        self.runner = runner
+        self.cmds: list[str] = []
+
+    def run(self, sub: list[str], ok_rcs=(0,), hint: str = ""):
+        params = self.module.params
+        argv = [params["clan_bin"], "vars"] + sub + ["--flake", params["flake"]]
+        for name, value in sorted((params["nix_options"] or {}).items()):
+            argv += ["--option", str(name), str(value)]
+        # clan's generate log carries public values: keep them out of results and errors.
+        result = self.runner.run(argv, ok_rcs=ok_rcs, hint=hint)
+        self.cmds.append(result.cmd)
+        return result
+
+    def missing(self, generators: list[str]) -> list[str]:
+        machine = self.module.params["machine"]
+        found: list[str] = []
+        for generator in generators or [None]:
+            sub = ["check", machine] + (["--generator", generator] if generator else [])
+            result = self.run(sub, ok_rcs=(0, 1), hint="run `clan vars check %s` by hand; a generator name that "
+                              "does not exist for %s fails here" % (machine, machine))
+            output = result.stderr + "\n" + result.stdout
+            # Exit 1 means "vars missing" only after clan printed its report; otherwise it is a ClanError.
+            if result.rc == 1 and "Check results for machine" not in output:
+                raise CommandError("exit", result.argv, result.rc, result.stdout, result.stderr,
+                                   "run `clan vars check %s` by hand; a generator name that does not exist for %s "
+                                   "fails here" % (machine, machine))
+            found += [v for v in MISSING_LINE.findall(output) if v not in found]
+        return found
+
+    def listing(self) -> list[dict]:
+        machine = self.module.params["machine"]
+        result = self.run(["list", machine], hint="run `clan vars list %s` by hand" % machine)
+        entries = []
+        for line in result.stdout.splitlines():
+            match = LIST_LINE.match(line.strip())
+            if match:
+                value = match.group(3)
+                entries.append(dict(generator=match.group(1), name=match.group(2),
+                                    set=value != "<not set>", secret=value == "********"))
+        return entries
+
+    def generate(self, generator: str | None, regenerate: bool) -> list[tuple[str, str]]:
+        machine = self.module.params["machine"]
+        sub = ["generate", machine]
+        if generator:
+            sub += ["--generator", generator]
+        if regenerate:
+            sub.append("--regenerate")
+        if self.module.params["no_sandbox"]:
+            sub.append("--no-sandbox")
+        try:
+            result = self.run(sub, hint="run `clan vars generate %s` by hand to see the generator's own error; "
+                              "a missing age key (SOPS_AGE_KEY_FILE) is the usual cause" % machine)
+        except CommandError as error:
+            # Public values appear in clan's log: re-raise without them.
+            raise CommandError(error.kind, error.argv, error.rc, "", strip_values(error.stderr), error.hint,
+                               error.detail) from None
+        return UPDATED_LINE.findall(result.stderr + "\n" + result.stdout)
+
+
+def strip_values(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not re.match(r"^(?:\[[^\]]*\] )?\s+(old|new): ", line))
+
+
+def var_files(flake: str, machine: str, entries: list[tuple[str, str]]) -> list[str]:
+    """Existing files of the given vars: per-machine or shared, public `value` or sops `secret`."""
+    base = flake if os.path.isdir(flake) else "."
+    files = []
+    for generator, name in entries:
+        for scope in (os.path.join("per-machine", machine), "shared"):
+            for leaf in ("value", "secret"):
+                path = os.path.join(base, "vars", scope, generator, name, leaf)
+                if os.path.exists(path) and path not in files:
+                    files.append(path)
+    return files
+
+
+def ordered_unique(items) -> list:
+    seen: list = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def run_module() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            machine=dict(type="str", required=True),
+            flake=dict(type="str", default="."),
+            action=dict(type="str", default="generate", choices=["generate", "check", "list", "regenerate"]),
+            generators=dict(type="list", elements="str", default=[]),
+            fail_on_missing=dict(type="bool", default=False),
+            no_sandbox=dict(type="bool", default=False),
+            nix_options=dict(type="dict", default={}),
+            clan_bin=dict(type="str", default="clan"),
+            timeout=dict(type="int", default=900),
+            environment=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    machine, action, generators = params["machine"], params["action"], params["generators"]
+    if action == "regenerate" and not generators:
+        module.fail_json(msg="machine %s: action=regenerate needs generators; name the generators to rotate "
+                             "(regenerating all of them would replace every secret of %s)" % (machine, machine))
+    clan = Clan(module, runner_for(module, env={"NO_COLOR": "1"}))
+    result = dict(changed=False, generators_ran=[], files=[], missing=[], cmds=clan.cmds)
+    try:
+        if action == "list":
+            entries = [e for e in clan.listing() if not generators or e["generator"] in generators]
+            result["vars"] = entries
+            result["missing"] = ["%s/%s" % (e["generator"], e["name"]) for e in entries if not e["set"]]
+            result["files"] = var_files(params["flake"], machine, [(e["generator"], e["name"]) for e in entries])
+        elif action == "check":
+            result["missing"] = clan.missing(generators)
+            entries = [(e["generator"], e["name"]) for e in clan.listing() if not generators or e["generator"] in generators]
+            result["files"] = var_files(params["flake"], machine, entries)
+            if result["missing"] and params["fail_on_missing"]:
+                module.fail_json(msg="machine %s: expected all vars%s to exist, missing: %s; run "
+                                     "fleet.migration.clan_vars with action=generate (or `clan vars generate %s`)"
+                                     % (machine, " of " + ", ".join(generators) if generators else "",
+                                        ", ".join(result["missing"]), machine), **result)
+        elif action == "generate":
+            result["missing"] = clan.missing(generators)
+            would_run = ordered_unique(v.split("/", 1)[0] for v in result["missing"])
+            if would_run and module.check_mode:
+                result.update(changed=True, generators_ran=would_run)
+            elif would_run:
+                updated = []
+                for generator in generators or [None]:
+                    updated += clan.generate(generator, regenerate=False)
+                result["generators_ran"] = ordered_unique(generator for generator, _file in updated)
+                result["files"] = var_files(params["flake"], machine, ordered_unique(updated))
+                result["changed"] = bool(updated)
+                still = clan.missing(generators)
+                if still:
+                    module.fail_json(msg="machine %s: clan vars generate ran but vars are still missing: %s; run "
+                                         "`clan vars generate %s` by hand to see why"
+                                         % (machine, ", ".join(still), machine), **result)
+        else:  # regenerate
+            result["missing"] = clan.missing(generators)
+            if module.check_mode:
+                result.update(changed=True, generators_ran=list(generators))
+            else:
+                updated = []
+                for generator in generators:
+                    updated += clan.generate(generator, regenerate=True)
+                result["generators_ran"] = ordered_unique(generator for generator, _file in updated)
+                result["files"] = var_files(params["flake"], machine, ordered_unique(updated))
+                result["changed"] = bool(updated)
+    except CommandError as error:
+        fail_from_error(module, error, **dict(result, stdout="", stderr=strip_values(error.stderr)))
+    module.exit_json(**result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Fleet migration control plane maintainers
+# MIT License (see galaxy.yml)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: darwin_rebuild
+short_description: Build, switch, check, roll back and list nix-darwin generations
+description:
+  - Wraps C(darwin-rebuild) on a macOS host with C(--flake <flake>#<host>).
+  - C(changed) means the current system generation (the one marked current by C(darwin-rebuild --list-generations))
+    changed. Switching to the configuration that already runs creates no generation, so a second run reports no change.
+  - In check mode C(switch) builds only and reports whether the built system differs from the running one;
+    C(rollback) reports the generation it would switch to.
+  - C(rollback) goes to the previous generation, or to O(generation) when given (idempotent then).
+version_added: "0.1.0"
+author:
+  - Fleet migration control plane maintainers (@cameronraysmith)
+options:
+  host:
+    description:
+      - Name under C(darwinConfigurations) in the flake (C(--flake <flake>#<host>)).
+      - Required for build, switch and check.
+    type: str
+  flake:
+    description: Path or reference of the flake.
+    type: str
+    default: "."
+  action:
+    description: What to do.
+    type: str
+    choices: [build, switch, check, rollback, list_generations]
+    default: switch
+  generation:
+    description: With O(action=rollback), the generation to switch to (C(--switch-generation)); default is the previous one.
+    type: int
+  nix_flags:
+    description: Extra flags passed to darwin-rebuild, for example C([--override-input, nixpkgs, path:/x]) or C([--offline]).
+    type: list
+    elements: str
+    default: []
+  profile:
+    description: The system profile darwin-rebuild manages; read to report the system store path before and after.
+    type: path
+    default: /nix/var/nix/profiles/system
+  darwin_rebuild_bin:
+    description: The darwin-rebuild executable.
+    type: str
+    default: darwin-rebuild
+  timeout:
+    description: Seconds after which a command is stopped and the module fails.
+    type: int
+    default: 3600
+  environment:
+    description: Extra environment variables for darwin-rebuild.
+    type: dict
+    default: {}
+notes:
+  - Supports check mode and diff mode. darwin-rebuild prints no closure difference, so the diff shows the
+    generation and the system store path before and after.
+  - "switch, check and rollback must run as root (C(become: true)); darwin-rebuild refuses otherwise."
+"""
+
+EXAMPLES = r"""
+- name: Switch blackphos to the fleet configuration
+  fleet.migration.darwin_rebuild:
+    host: blackphos
+    flake: /Users/crs58/fleet
+  become: true
+
+- name: Roll back to generation 41
+  fleet.migration.darwin_rebuild:
+    action: rollback
+    generation: 41
+  become: true
+
+- name: List generations
+  fleet.migration.darwin_rebuild:
+    action: list_generations
+  register: darwin_generations
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the current system generation changed (in check mode, whether it would).
+  returned: always
+  type: bool
+generation_before:
+  description: Current generation before the run; null when the profile has none.
+  returned: always
+  type: int
+  sample: 41
+generation_after:
+  description: Current generation after the run (in check mode, the one it would be, if known).
+  returned: always
+  type: int
+  sample: 42
+generations:
+  description: Generations after the run, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"generation": 41, "date": "2026-11-20 10:02:11", "current": false}]
+system_before:
+  description: Store path of the system profile before the run.
+  returned: always
+  type: str
+system_after:
+  description: Store path after the run; for build and check-mode switch, the path that was built.
+  returned: always
+  type: str
+cmd:
+  description: The darwin-rebuild command that did the work.
+  returned: when it ran
+  type: str
+stdout:
+  description: Its standard output.
+  returned: when it ran
+  type: str
+stderr:
+  description: Its standard error.
+  returned: when it ran
+  type: str
+"""
+
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils.runner import (
+    CommandError,
+    fail_from_error,
+    runner_for,
+)
+
+# nix-env --list-generations: "%4d   YYYY-MM-DD HH:MM:SS   (current)"
+GENERATION_LINE = re.compile(r"^\s*(\d+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s*(\(current\))?\s*$")
+ROOT_HINT = "run the task as root (become: true); darwin-rebuild activates the system only as root"
+
+
+def parse_generations(text: str) -> list[dict]:
+    found = []
+    for line in text.splitlines():
+        match = GENERATION_LINE.match(line)
+        if match:
+            found.append(dict(generation=int(match.group(1)), date=match.group(2), current=bool(match.group(3))))
+    return found
+
+
+def current_of(generations: list[dict]) -> int | None:
+    return next((g["generation"] for g in generations if g["current"]), None)
+
+
+def store_path(profile: str) -> str | None:
+    return os.path.realpath(profile) if os.path.islink(profile) else None
+
+
+class Darwin:
+    def __init__(self, module: AnsibleModule, runner) -> None:
+        self.module = module
+        self.runner = runner
+
+    def argv(self, *words: str) -> list[str]:
+        return [self.module.params["darwin_rebuild_bin"]] + list(words)
+
+    def flake_argv(self, action: str) -> list[str]:
+        params = self.module.params
+        return self.argv(action, "--flake", "%s#%s" % (params["flake"], params["host"])) + list(params["nix_flags"])
+
+    def hint_for(self, result_stderr: str, default: str) -> str:
+        return ROOT_HINT if "must now be run as root" in result_stderr else default
+
+    def run(self, argv: list[str], default_hint: str, cwd: str | None = None):
+        result = self.runner.run(argv, check=False, cwd=cwd)
+        if result.rc != 0:
+            raise CommandError("exit", result.argv, result.rc, result.stdout, result.stderr,
+                               self.hint_for(result.stderr, default_hint))
+        return result
+
+    def generations(self) -> list[dict]:
+        result = self.run(self.argv("--list-generations"), "check that %s is the nix-darwin system profile"
+                          % self.module.params["profile"])
+        return parse_generations(result.stdout)
+
+    def build(self):
+        """`darwin-rebuild build` in a scratch directory (it leaves ./result there); returns (result, path)."""
+        params = self.module.params
+        with tempfile.TemporaryDirectory(prefix="darwin-rebuild-") as scratch:
+            result = self.run(self.flake_argv("build"), "fix darwinConfigurations.%s in %s so that it builds"
+                              % (params["host"], params["flake"]), cwd=scratch)
+            link = os.path.join(scratch, "result")
+            path = os.readlink(link) if os.path.islink(link) else None
+        return result, path
+
+
+def run_module() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            host=dict(type="str"),
+            flake=dict(type="str", default="."),
+            action=dict(type="str", default="switch",
+                        choices=["build", "switch", "check", "rollback", "list_generations"]),
+            generation=dict(type="int"),
+            nix_flags=dict(type="list", elements="str", default=[]),
+            profile=dict(type="path", default="/nix/var/nix/profiles/system"),
+            darwin_rebuild_bin=dict(type="str", default="darwin-rebuild"),
+            timeout=dict(type="int", default=3600),
+            environment=dict(type="dict", default={}),
+        ),
+        required_if=[("action", "build", ["host"]), ("action", "switch", ["host"]), ("action", "check", ["host"])],
+        supports_check_mode=True,
+    )
+    params = module.params
+    action = params["action"]
+    darwin = Darwin(module, runner_for(module))
+    result = dict(changed=False, action=action)
+    try:
+        gens = darwin.generations()
+        before = current_of(gens)
+        result.update(generation_before=before, generation_after=before, generations=gens,
+                      system_before=store_path(params["profile"]), system_after=store_path(params["profile"]))
+        ran = None
+        if action == "build" or (action == "switch" and module.check_mode):
+            ran, built = darwin.build()
+            result["system_after"] = built
+            if action == "switch":
+                result["changed"] = built != result["system_before"]
+                if result["changed"]:
+                    result["generation_after"] = None  # a new generation: its number is known only after switching
+        elif action == "rollback":
+            numbers = [g["generation"] for g in gens]
+            if params["generation"] is not None:
+                target = params["generation"]
+                if target not in numbers:
+                    module.fail_json(msg="darwin_rebuild: expected generation %d to exist, found only %s; pick one "
+                                         "from the generations result (action: list_generations)"
+                                         % (target, numbers), **result)
+            else:
+                older = [n for n in numbers if before is not None and n < before]
+                if not older:
+                    module.fail_json(msg="darwin_rebuild: no generation older than the current (%s) exists, so there "
+                                         "is nothing to roll back to; switch to a known good configuration instead"
+                                         % before, **result)
+                target = older[-1]
+            if target != before:
+                result.update(changed=True, generation_after=target)
+                if not module.check_mode:
+                    words = ["--rollback"] if params["generation"] is None else ["--switch-generation", str(target)]
+                    ran = darwin.run(darwin.argv(*words), "read darwin-rebuild's error above")
+        elif action in ("switch", "check"):
+            ran = darwin.run(darwin.flake_argv(action), "fix darwinConfigurations.%s in %s; the running generation is "
+                             "unchanged" % (params["host"], params["flake"]))
+        if ran is not None:
+            result.update(cmd=ran.cmd, stdout=ran.stdout, stderr=ran.stderr)
+        if not module.check_mode and action in ("switch", "rollback"):
+            gens = darwin.generations()
+            result.update(generations=gens, generation_after=current_of(gens),
+                          system_after=store_path(params["profile"]))
+            result["changed"] = result["generation_after"] != before
+    except CommandError as error:
+        fail_from_error(module, error, **result)
+    if module._diff and action in ("switch", "rollback"):
+        result["diff"] = dict(
+            before="generation: %s\nsystem: %s\n" % (result["generation_before"], result["system_before"]),
+            after="generation: %s\nsystem: %s\n" % (result["generation_after"], result["system_after"]),
+        )
+    module.exit_json(**result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

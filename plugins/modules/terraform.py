@@ -1,0 +1,490 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Fleet migration control plane maintainers
+# MIT License (see galaxy.yml)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: terraform
+short_description: Plan, apply and destroy OpenTofu (or Terraform) projects rendered by terranix, with safety checks
+description:
+  - Runs C(init), C(workspace), C(plan -detailed-exitcode), C(show -json) and C(apply) in O(project_path),
+    with OpenTofu (C(tofu)) by default.
+  - Returns a structured plan summary (creates, updates, deletes, replaces, per resource) read from C(show -json).
+    Switching a terranix node on or off shows up as a create or a delete of its resources.
+  - O(state=planned) and check mode only plan. O(state=present) applies the saved plan when it has changes.
+    O(state=absent) plans with C(-destroy) and applies that plan.
+  - Refuses to apply or destroy when state encryption is not configured (O(require_state_encryption)).
+    It accepts a C(terraform.encryption) block with C(state.enforced = true), C(TF_ENCRYPTION), or an encrypting backend.
+  - Refuses any plan that deletes or replaces a resource matching O(protected_resources), unless
+    O(force_destroy_protected=true).
+version_added: "0.1.0"
+author:
+  - Fleet migration control plane maintainers (@cameronraysmith)
+options:
+  project_path:
+    description: Directory holding the configuration (C(*.tf.json)) and the local state.
+    type: path
+    required: true
+  config_json:
+    description:
+      - Path of the terranix output (C(nix eval --json .#terranix.<cloud>) written to a file).
+      - It is copied to C(<project_path>/config.tf.json) when it differs. In check mode the previous file is restored after planning.
+    type: path
+  binary:
+    description: The OpenTofu or Terraform executable.
+    type: str
+    default: tofu
+  state:
+    description: C(planned) only plans; C(present) applies; C(absent) destroys.
+    type: str
+    choices: [planned, present, absent]
+    default: present
+  plan_file:
+    description: Where to keep the plan; by default a file inside O(project_path)/.terraform that is removed afterwards.
+    type: path
+  targets:
+    description: Resource addresses for C(-target).
+    type: list
+    elements: str
+    default: []
+  variables_files:
+    description: Variable files (C(-var-file)), applied in order.
+    type: list
+    elements: path
+    default: []
+    aliases: [variables_file]
+  variables:
+    description: Variables passed as C(-var NAME=VALUE). Put secrets in O(environment) as C(TF_VAR_NAME) instead.
+    type: dict
+    default: {}
+  workspace:
+    description: Workspace to select; created when missing (not in check mode).
+    type: str
+    default: default
+  backend_config:
+    description: Backend settings passed to C(init) as C(-backend-config=KEY=VALUE); values are kept out of logs.
+    type: dict
+    default: {}
+  backend_config_files:
+    description: Backend configuration files passed to C(init) as C(-backend-config=PATH).
+    type: list
+    elements: path
+    default: []
+  init_reconfigure:
+    description: Pass C(-reconfigure) to C(init).
+    type: bool
+    default: false
+  force_init:
+    description: Run C(init) even when O(project_path)/.terraform exists (it always runs when it does not).
+    type: bool
+    default: false
+  provider_upgrade:
+    description: Pass C(-upgrade) to C(init).
+    type: bool
+    default: false
+  protected_resources:
+    description:
+      - Addresses (C(hcloud_server.cinnabar)), addresses without index, or shell patterns (C(hcloud_server.*))
+        that must never be deleted or replaced.
+      - Resources that have C(lifecycle.prevent_destroy) in the project's current C(config.tf.json) are added
+        when O(config_json) replaces it. A new render that drops such a resource entirely would otherwise
+        destroy it, because tofu no longer sees the lifecycle block.
+    type: list
+    elements: str
+    default: []
+  force_destroy_protected:
+    description: Allow deleting or replacing protected resources.
+    type: bool
+    default: false
+  check_destroy:
+    description: Fail when the plan deletes or replaces anything, protected or not (like community.general.terraform).
+    type: bool
+    default: false
+  require_state_encryption:
+    description: Refuse to apply or destroy unless state encryption is configured.
+    type: bool
+    default: true
+  lock:
+    description: Use state locking.
+    type: bool
+    default: true
+  lock_timeout:
+    description: Seconds to wait for a state lock.
+    type: int
+  parallelism:
+    description: Limit of concurrent operations (C(-parallelism)).
+    type: int
+  timeout:
+    description: Seconds after which a command is stopped and the module fails.
+    type: int
+    default: 3600
+  environment:
+    description: Extra environment variables, for example C(TF_VAR_state_passphrase), C(HCLOUD_TOKEN). Values are kept out of logs and output.
+    type: dict
+    default: {}
+notes:
+  - Supports check mode (plan only) and diff mode (the plan summary before and after).
+  - Exit codes follow C(-detailed-exitcode). 0 means no changes, 1 an error, 2 changes present.
+seealso:
+  - module: community.general.terraform
+  - name: OpenTofu state and plan encryption
+    description: How to configure terraform.encryption.
+    link: https://opentofu.org/docs/language/state/encryption/
+"""
+
+EXAMPLES = r"""
+- name: Provision the Hetzner nodes from the terranix output
+  fleet.migration.terraform:
+    project_path: "{{ playbook_dir }}/../.cache/terraform/hetzner"
+    config_json: "{{ playbook_dir }}/../.cache/terranix/hetzner.tf.json"
+    protected_resources: [hcloud_server.cinnabar]
+    environment:
+      TF_VAR_state_passphrase: "{{ lookup('ansible.builtin.pipe', 'clan vars get cinnabar terraform-state/passphrase') }}"
+      HCLOUD_TOKEN: "{{ hcloud_token }}"
+  delegate_to: localhost
+
+- name: Show what turning galena on would do
+  fleet.migration.terraform:
+    project_path: .cache/terraform/gcp
+    config_json: .cache/terranix/gcp.tf.json
+    state: planned
+  register: gcp_plan
+
+- name: Destroy a toggleable GPU node explicitly
+  fleet.migration.terraform:
+    project_path: .cache/terraform/gcp
+    state: absent
+    targets: [google_compute_instance.scheelite]
+    protected_resources: [google_compute_instance.scheelite]
+    force_destroy_protected: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether resources changed (in check mode and for planned, whether the plan has changes).
+  returned: always
+  type: bool
+plan:
+  description: Summary of the plan from C(show -json).
+  returned: when a plan ran
+  type: dict
+  contains:
+    creates:
+      description: Number of resources to create.
+      type: int
+    updates:
+      description: Number of resources to update in place.
+      type: int
+    deletes:
+      description: Number of resources to delete.
+      type: int
+    replaces:
+      description: Number of resources to replace (delete and create).
+      type: int
+    resources:
+      description: One entry per changing resource with address, type, name, action and actions.
+      type: list
+      elements: dict
+  sample: {"creates": 1, "updates": 0, "deletes": 0, "replaces": 0,
+           "resources": [{"address": "google_compute_instance.galena", "action": "create", "actions": ["create"]}]}
+plan_file:
+  description: The plan file, when O(plan_file) was given.
+  returned: when plan_file is set
+  type: str
+workspace:
+  description: The selected workspace.
+  returned: always
+  type: str
+encryption:
+  description: Which state encryption was found.
+  returned: always
+  type: str
+outputs:
+  description: C(output -json) after apply; sensitive values are replaced by C(********).
+  returned: when applied
+  type: dict
+config_changed:
+  description: Whether O(config_json) differed from the project's config.tf.json.
+  returned: when config_json is set
+  type: bool
+protected_resources:
+  description: The protected addresses in force, O(protected_resources) plus prevent_destroy resources of the previous config.
+  returned: when config_json is set
+  type: list
+  elements: str
+command:
+  description: The commands that ran, secrets removed.
+  returned: always
+  type: list
+  elements: str
+stdout:
+  description: Output of the last plan or apply.
+  returned: when a plan ran
+  type: str
+"""
+
+import filecmp
+import json
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils.runner import (
+    REDACTED,
+    CommandError,
+    fail_from_error,
+    parse_json,
+    runner_for,
+)
+from ansible_collections.fleet.migration.plugins.module_utils.tofu_plan import (
+    destroys,
+    encryption_status,
+    prevent_destroy_addresses,
+    protected_hits,
+    summarize,
+)
+
+# plan -detailed-exitcode: 0 = no changes, 1 = error, 2 = changes present.
+NO_CHANGES = 0
+CHANGES = 2
+
+
+class Tofu:
+    def __init__(self, module: AnsibleModule, runner) -> None:
+        self.module = module
+        self.runner = runner
+        self.commands: list[str] = []
+        self.initialized = False
+
+    def run(self, words: list[str], ok_rcs=(0,), hint: str = ""):
+        params = self.module.params
+        result = self.runner.run([params["binary"]] + words, ok_rcs=ok_rcs, cwd=params["project_path"], hint=hint)
+        self.commands.append(result.cmd)
+        return result
+
+    def common(self) -> list[str]:
+        params = self.module.params
+        words = ["-lock=%s" % str(params["lock"]).lower()]
+        if params["lock_timeout"] is not None:
+            words.append("-lock-timeout=%ds" % params["lock_timeout"])
+        return words
+
+    def init(self, force: bool = False) -> None:
+        params = self.module.params
+        if os.path.isdir(os.path.join(params["project_path"], ".terraform")) and not (
+                force or params["force_init"] or params["init_reconfigure"] or params["provider_upgrade"]):
+            return
+        words = ["init", "-input=false", "-no-color"]
+        for key, value in sorted(params["backend_config"].items()):
+            words.append("-backend-config=%s=%s" % (key, value))
+        words += ["-backend-config=%s" % path for path in params["backend_config_files"]]
+        if params["init_reconfigure"]:
+            words.append("-reconfigure")
+        if params["provider_upgrade"]:
+            words.append("-upgrade")
+        self.run(words, hint="fix the backend configuration or provider requirements so that `%s init` succeeds in %s"
+                 % (params["binary"], params["project_path"]))
+        self.initialized = True
+
+    def workspaces(self) -> tuple[str, list[str]]:
+        listed = self.run(["workspace", "list"]).stdout
+        names, selected = [], "default"
+        for line in listed.splitlines():
+            name = line.replace("*", "").strip()
+            if name:
+                names.append(name)
+                if line.strip().startswith("*"):
+                    selected = name
+        return selected, names
+
+    def plan(self, plan_file: str, destroy: bool):
+        params = self.module.params
+        words = ["plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=%s" % plan_file] + self.common()
+        if destroy:
+            words.append("-destroy")
+        words += ["-target=%s" % target for target in params["targets"]]
+        words += ["-var-file=%s" % path for path in params["variables_files"]]
+        for key, value in sorted(params["variables"].items()):
+            words.append("-var=%s=%s" % (key, value if not isinstance(value, (dict, list, bool)) else json.dumps(value)))
+        if params["parallelism"] is not None:
+            words.append("-parallelism=%d" % params["parallelism"])
+        hint = "fix the configuration or variables; `%s plan` in %s shows the same error" % (
+            params["binary"], params["project_path"])
+        try:
+            return self.run(words, ok_rcs=(NO_CHANGES, CHANGES), hint=hint)
+        except CommandError as error:
+            # A config that gained a provider or module needs init again; tofu says "run: tofu init".
+            if self.initialized or "init" not in error.stderr:
+                raise
+        self.init(force=True)
+        return self.run(words, ok_rcs=(NO_CHANGES, CHANGES), hint=hint)
+
+    def show(self, plan_file: str) -> dict:
+        result = self.run(["show", "-json", "-no-color", plan_file])
+        return parse_json(result, "the JSON plan of `show -json`")
+
+    def apply(self, plan_file: str):
+        params = self.module.params
+        words = ["apply", "-input=false", "-no-color", "-auto-approve"] + self.common()
+        if params["parallelism"] is not None:
+            words.append("-parallelism=%d" % params["parallelism"])
+        return self.run(words + [plan_file], hint="read the provider's error above; resources created before the "
+                        "failure are in the state, so rerun after fixing it")
+
+    def outputs(self) -> dict:
+        result = self.run(["output", "-json", "-no-color"])
+        outputs = parse_json(result, "the JSON of `output -json`")
+        return {name: (REDACTED if spec.get("sensitive") else spec.get("value")) for name, spec in outputs.items()}
+
+
+def place_config(module: AnsibleModule) -> tuple[bool, str | None]:
+    """Copy config_json to project_path/config.tf.json; return (changed, backup path for check mode)."""
+    source = module.params["config_json"]
+    if not os.path.isfile(source):
+        module.fail_json(msg="terraform: config_json %s does not exist; render it first, e.g. `nix eval --json "
+                             ".#terranix.<cloud> > %s`" % (source, source))
+    try:
+        with open(source, encoding="utf-8") as handle:
+            json.load(handle)
+    except ValueError as exc:
+        module.fail_json(msg="terraform: config_json %s is not JSON (%s); it must be the terranix output of "
+                             "`nix eval --json`" % (source, exc))
+    target = os.path.join(module.params["project_path"], "config.tf.json")
+    if os.path.exists(target) and filecmp.cmp(source, target, shallow=False):
+        return False, None
+    backup = None
+    if module.check_mode and os.path.exists(target):
+        backup = target + ".check-mode-backup"
+        shutil.copy2(target, backup)
+    shutil.copyfile(source, target)
+    return True, backup
+
+
+def restore_config(module: AnsibleModule, backup: str | None, created: bool) -> None:
+    target = os.path.join(module.params["project_path"], "config.tf.json")
+    if backup:
+        os.replace(backup, target)
+    elif created and os.path.exists(target):
+        os.remove(target)
+
+
+def run_module() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            project_path=dict(type="path", required=True),
+            config_json=dict(type="path"),
+            binary=dict(type="str", default="tofu"),
+            state=dict(type="str", default="present", choices=["planned", "present", "absent"]),
+            plan_file=dict(type="path"),
+            targets=dict(type="list", elements="str", default=[]),
+            variables_files=dict(type="list", elements="path", default=[], aliases=["variables_file"]),
+            variables=dict(type="dict", default={}),
+            workspace=dict(type="str", default="default"),
+            backend_config=dict(type="dict", default={}, no_log=True),
+            backend_config_files=dict(type="list", elements="path", default=[]),
+            init_reconfigure=dict(type="bool", default=False),
+            force_init=dict(type="bool", default=False),
+            provider_upgrade=dict(type="bool", default=False),
+            protected_resources=dict(type="list", elements="str", default=[]),
+            force_destroy_protected=dict(type="bool", default=False),
+            check_destroy=dict(type="bool", default=False),
+            require_state_encryption=dict(type="bool", default=True),
+            lock=dict(type="bool", default=True),
+            lock_timeout=dict(type="int"),
+            parallelism=dict(type="int"),
+            timeout=dict(type="int", default=3600),
+            environment=dict(type="dict", default={}, no_log=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    project = params["project_path"]
+    if not os.path.isdir(project):
+        if params["config_json"] and not module.check_mode:
+            os.makedirs(project)
+        else:
+            module.fail_json(msg="terraform: project_path %s is not a directory; create it or pass config_json so the "
+                                 "module creates it" % project)
+    secrets = [str(v) for v in params["environment"].values()] + [str(v) for v in params["backend_config"].values()]
+    runner = runner_for(module, env={"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}, secrets=secrets)
+    tofu = Tofu(module, runner)
+    result = dict(changed=False, workspace=params["workspace"], command=tofu.commands)
+    backup, config_created = None, False
+    own_plan = params["plan_file"] is None
+    plan_file = params["plan_file"] or os.path.join(project, ".terraform", "fleet-migration.tfplan")
+    try:
+        protected = list(params["protected_resources"])
+        if params["config_json"]:
+            previous = os.path.join(project, "config.tf.json")
+            protected += [a for a in prevent_destroy_addresses(previous) if a not in protected]
+            result["protected_resources"] = protected
+            had_config = os.path.exists(previous)
+            result["config_changed"], backup = place_config(module)
+            config_created = result["config_changed"] and not had_config
+        env = runner.environment()
+        ok, found = encryption_status(project, env, params["backend_config"])
+        result["encryption"] = found if ok else "none: " + found
+        if params["require_state_encryption"] and params["state"] != "planned" and not module.check_mode and not ok:
+            module.fail_json(msg="terraform: refusing to %s in %s because state encryption is not configured (found: %s). "
+                                 "Expected a terraform.encryption block with state = { method = ..., enforced = true } "
+                                 "(modules/terranix/encryption.nix renders one), TF_ENCRYPTION, or an encrypting "
+                                 "backend (s3 encrypt = true, gcs kms_encryption_key). Add one, or set "
+                                 "require_state_encryption: false for a throwaway project"
+                                 % ("destroy" if params["state"] == "absent" else "apply", project, found), **result)
+        tofu.init()
+        selected, names = tofu.workspaces()
+        if selected != params["workspace"]:
+            if params["workspace"] in names:
+                tofu.run(["workspace", "select", params["workspace"]])
+            elif module.check_mode:
+                result.update(changed=True, msg="workspace %s does not exist yet; it would be created, so there is "
+                              "no state to plan against" % params["workspace"])
+                module.exit_json(**result)
+            else:
+                tofu.run(["workspace", "new", params["workspace"]])
+        os.makedirs(os.path.dirname(os.path.abspath(plan_file)), exist_ok=True)
+        planned = tofu.plan(plan_file, destroy=params["state"] == "absent")
+        result["stdout"] = planned.stdout
+        summary = summarize(tofu.show(plan_file))
+        summary.pop("changed")
+        result["plan"] = summary
+        if not own_plan:
+            result["plan_file"] = plan_file
+        deleted = destroys(summary)
+        hits = protected_hits(deleted, protected)
+        if hits and not params["force_destroy_protected"]:
+            module.fail_json(msg="terraform: refusing a plan that destroys protected resource(s) %s in %s. If that is "
+                                 "really intended (for example switching the node off), rerun with "
+                                 "force_destroy_protected: true; otherwise fix the configuration so they are kept"
+                                 % (", ".join(hits), project), **result)
+        if deleted and params["check_destroy"]:
+            module.fail_json(msg="terraform: check_destroy is set and the plan deletes or replaces %s in %s; review the "
+                                 "plan (state: planned) and rerun without check_destroy if intended"
+                                 % (", ".join(deleted), project), **result)
+        has_changes = planned.rc == CHANGES
+        if params["state"] == "planned" or module.check_mode or not has_changes:
+            result["changed"] = has_changes
+        else:
+            applied = tofu.apply(plan_file)
+            result.update(changed=True, stdout=applied.stdout, outputs=tofu.outputs())
+    except CommandError as error:
+        fail_from_error(module, error, **result)
+    finally:
+        if module.check_mode and params["config_json"]:
+            restore_config(module, backup, config_created)
+        if own_plan and os.path.exists(plan_file):
+            os.remove(plan_file)
+    if module._diff and "plan" in result:
+        lines = ["%s: %s" % (r["address"], r["action"]) for r in result["plan"]["resources"]]
+        result["diff"] = dict(before="", after="\n".join(lines) + "\n")
+    module.exit_json(**result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

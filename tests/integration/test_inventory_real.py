@@ -1,0 +1,127 @@
+"""`ansible-inventory --list` on the real flake, with the real nix, against `nix eval`.
+
+Every expectation is read from the flake (tests/support/nix.py); nothing here
+lists machines, tags or ports. Service role membership is compared against
+clan-core's own resolution (`clan._services.allServices...roles.<r>.machines`,
+an internal clan API, used here only as an independent oracle).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support import nix as nixsupport
+
+pytestmark = pytest.mark.nix
+
+ANSIBLE_INVENTORY = Path(sys.executable).with_name("ansible-inventory")
+
+# For every instance: {instance: {role: [machines]}} as clan-core resolved it.
+CLAN_RESOLVED_ROLES = """
+services: builtins.foldl' (acc: svc: acc // builtins.mapAttrs (inst: i:
+  builtins.mapAttrs (role: r: builtins.attrNames (r.machines or { })) (i.roles or { }))
+  (svc.instances or { })) { } (builtins.attrValues services.allServices)
+"""
+
+
+def unwrap(value):
+    """ansible-inventory marks plugin strings as unsafe: {"__ansible_unsafe": "x"} -> "x"."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def listed(repo) -> dict:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(repo / "ansible.cfg"))
+    proc = subprocess.run([str(ANSIBLE_INVENTORY), "--list", "--flush-cache"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Failed to parse" not in proc.stderr, proc.stderr
+    return unwrap(json.loads(proc.stdout))
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict:
+    return nixsupport.inventory()
+
+
+def group_name(tag: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", tag)
+
+
+def group_members(listed: dict, group: str) -> set[str]:
+    """Hosts of a group including its children (ansible-inventory nests them)."""
+    node = listed.get(group, {})
+    hosts = set(node.get("hosts", []))
+    for child in node.get("children", []):
+        hosts |= group_members(listed, child)
+    return hosts
+
+
+def test_every_machine_is_a_host(listed, machines):
+    assert machines, "the flake's inventory has no machines"
+    assert set(listed["_meta"]["hostvars"]) == set(machines)
+
+
+def test_groups_per_tag_and_class(listed, machines):
+    tags = {tag for m in machines.values() for tag in m["tags"]}
+    for tag in tags - {"all"}:
+        expected = {name for name, m in machines.items() if tag in m["tags"]}
+        assert group_members(listed, group_name(tag)) == expected, tag
+    for cls in {m["machineClass"] for m in machines.values()}:
+        expected = {name for name, m in machines.items() if m["machineClass"] == cls}
+        assert group_members(listed, cls) == expected, cls
+
+
+def test_hostvars_follow_the_inventory(listed, machines):
+    fleet = nixsupport.nix_eval("fleet", apply="f: { inherit (f) ports publicSurface; }")
+    for name, machine in machines.items():
+        hv = listed["_meta"]["hostvars"][name]
+        user, _, host = machine["deploy"]["targetHost"].rpartition("@")
+        assert hv["ansible_host"] == host.split(":")[0], name
+        assert hv["ansible_user"] == user, name
+        assert hv["clan_machine_class"] == machine["machineClass"]
+        assert hv["clan_tags"] == machine["tags"]
+        assert hv["clan_description"] == machine["description"]
+        phases = [int(t[len("phase"):]) for t in machine["tags"] if re.fullmatch(r"phase\d+", t)]
+        assert hv["fleet_phase"] == (phases[0] if phases else None), name
+        assert hv["fleet_ports"] == fleet["ports"]
+        assert hv["fleet_public_surface"] == fleet["publicSurface"]
+
+
+def test_service_roles_match_clan_resolution(listed, machines):
+    resolved = nixsupport.nix_eval("clan._services", apply=CLAN_RESOLVED_ROLES)
+    for name in machines:
+        expected = {inst: sorted(r for r, members in roles.items() if name in members)
+                    for inst, roles in resolved.items()}
+        expected = {inst: roles for inst, roles in expected.items() if roles}
+        assert listed["_meta"]["hostvars"][name]["clan_services"] == expected, name
+
+
+def test_warm_run_from_cache_lists_the_same(repo, listed):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(repo / "ansible.cfg"))
+    proc = subprocess.run([str(ANSIBLE_INVENTORY), "--list"], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert unwrap(json.loads(proc.stdout)) == listed
+
+
+def test_zerotier_controllers_group_is_the_resolved_controller_role(listed):
+    # inventory/clan.yml composes this group from the resolved roles, not from the tag.
+    resolved = nixsupport.nix_eval("clan._services", apply=CLAN_RESOLVED_ROLES)
+    modules = nixsupport.nix_eval("clan.inventory.instances", apply="builtins.mapAttrs (n: i: i.module.name)")
+    expected = {m for inst, roles in resolved.items() if re.fullmatch(r"(@[^/]+/)?zerotier", modules[inst])
+                for m in roles.get("controller", [])}
+    assert expected, "the flake has no zerotier controller"
+    assert group_members(listed, "zerotier_controllers") == expected

@@ -1,0 +1,156 @@
+"""fleet.migration.clan_vars against the clan contract fake (tests/fakes/fake_clan.py)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fakes import install, path_with
+from fakes.harness import run_module
+
+
+@pytest.fixture
+def clan(tmp_path, monkeypatch):
+    state = tmp_path / "state"
+    state.mkdir()
+    flake = tmp_path / "flake"
+    flake.mkdir()
+    monkeypatch.setenv("FAKE_CLAN_STATE", str(state))
+    monkeypatch.setenv("PATH", path_with(install(tmp_path / "bin")))
+    config = {"machines": {"web": {"targetHost": "root@web.fleet", "toplevel": "/nix/store/x-nixos-system-web",
+                                   "generators": {
+                                       "openssh": {"files": {"ssh.id_ed25519": {"secret": True},
+                                                             "ssh.id_ed25519.pub": {"secret": False}}},
+                                       "zerotier": {"files": {"zerotier-identity-secret": {"secret": True},
+                                                              "zerotier-ip": {"secret": False}}},
+                                       "zerotier-peers": {"files": {"peers": {"secret": False}},
+                                                          "dependencies": ["zerotier"]},
+                                   }}}}
+    (state / "flake.json").write_text(json.dumps(config))
+
+    class Env:
+        pass
+
+    env = Env()
+    env.state, env.flake = state, flake
+    env.args = lambda **kw: dict(dict(machine="web", flake=str(flake)), **kw)
+    env.calls = lambda: [json.loads(line)["argv"] for line in (state / "calls.jsonl").read_text().splitlines()]
+    return env
+
+
+def test_generate_then_second_run_unchanged(clan):
+    first = run_module("clan_vars", clan.args())
+    assert not first["failed"], first
+    assert first["changed"] is True
+    assert first["generators_ran"] == ["openssh", "zerotier", "zerotier-peers"]
+    assert len(first["missing"]) == 5
+    assert str(clan.flake / "vars/per-machine/web/openssh/ssh.id_ed25519/secret") in first["files"]
+    assert str(clan.flake / "vars/per-machine/web/zerotier/zerotier-ip/value") in first["files"]
+    second = run_module("clan_vars", clan.args())
+    assert second["changed"] is False and second["generators_ran"] == [] and second["missing"] == []
+
+
+def test_results_never_contain_values(clan):
+    result = run_module("clan_vars", clan.args())
+    ip = (clan.flake / "vars/per-machine/web/zerotier/zerotier-ip/value").read_text()
+    secret = (clan.flake / "vars/per-machine/web/openssh/ssh.id_ed25519/secret").read_text()
+    listed = run_module("clan_vars", clan.args(action="list"))
+    for res in (result, listed):
+        text = json.dumps(res)
+        assert ip not in text and secret not in text
+    assert {"generator": "openssh", "name": "ssh.id_ed25519", "set": True, "secret": True} in listed["vars"]
+    assert {"generator": "zerotier", "name": "zerotier-ip", "set": True, "secret": False} in listed["vars"]
+
+
+def test_generate_named_generator_only(clan):
+    result = run_module("clan_vars", clan.args(generators=["openssh"]))
+    assert result["generators_ran"] == ["openssh"]
+    assert ["clan", "vars", "generate", "web", "--generator", "openssh", "--flake", str(clan.flake)] in clan.calls()
+    assert not (clan.flake / "vars/per-machine/web/zerotier").exists()
+
+
+def test_generate_check_mode_reports_without_writing(clan):
+    result = run_module("clan_vars", clan.args(), check_mode=True)
+    assert result["changed"] is True and result["generators_ran"] == ["openssh", "zerotier", "zerotier-peers"]
+    assert not (clan.flake / "vars").exists()
+    assert not any(c[:3] == ["clan", "vars", "generate"] for c in clan.calls())
+
+
+def test_check_reports_missing_and_fail_on_missing(clan):
+    run_module("clan_vars", clan.args(generators=["openssh"]))
+    result = run_module("clan_vars", clan.args(action="check"))
+    assert not result["failed"] and result["changed"] is False
+    assert result["missing"] == ["zerotier/zerotier-identity-secret", "zerotier/zerotier-ip", "zerotier-peers/peers"]
+    failed = run_module("clan_vars", clan.args(action="check", generators=["zerotier"], fail_on_missing=True))
+    assert failed["failed"]
+    assert failed["msg"].startswith("machine web: expected all vars of zerotier to exist, missing: "
+                                    "zerotier/zerotier-identity-secret, zerotier/zerotier-ip")
+    assert "action=generate" in failed["msg"]
+    ok = run_module("clan_vars", clan.args(action="check", generators=["openssh"], fail_on_missing=True))
+    assert not ok["failed"] and ok["missing"] == []
+
+
+def test_regenerate_rotates_generator_and_dependents(clan):
+    run_module("clan_vars", clan.args())
+    path = clan.flake / "vars/per-machine/web/zerotier/zerotier-ip/value"
+    old = path.read_text()
+    result = run_module("clan_vars", clan.args(action="regenerate", generators=["zerotier"]))
+    assert result["changed"] is True
+    assert result["generators_ran"] == ["zerotier", "zerotier-peers"]
+    assert path.read_text() != old
+    assert ["clan", "vars", "generate", "web", "--generator", "zerotier", "--regenerate", "--flake",
+            str(clan.flake)] in clan.calls()
+
+
+def test_regenerate_check_mode_changes_nothing(clan):
+    run_module("clan_vars", clan.args())
+    path = clan.flake / "vars/per-machine/web/zerotier/zerotier-ip/value"
+    old = path.read_text()
+    result = run_module("clan_vars", clan.args(action="regenerate", generators=["zerotier"]), check_mode=True)
+    assert result["changed"] is True and result["generators_ran"] == ["zerotier"]
+    assert path.read_text() == old
+
+
+def test_regenerate_without_generators_refuses(clan):
+    result = run_module("clan_vars", clan.args(action="regenerate"))
+    assert result["failed"]
+    assert result["msg"] == ("machine web: action=regenerate needs generators; name the generators to rotate "
+                             "(regenerating all of them would replace every secret of web)")
+
+
+def test_unknown_generator_fails_with_clan_message(clan):
+    result = run_module("clan_vars", clan.args(generators=["nope"]))
+    assert result["failed"] and result["rc"] == 1
+    assert "Generator 'nope' not found in machine web" in result["msg"]
+    assert "clan vars check web" in result["msg"]
+
+
+def test_unknown_machine_fails(clan):
+    result = run_module("clan_vars", clan.args(machine="ghost", action="list"))
+    assert result["failed"] and "Machine 'ghost' not found" in result["msg"]
+
+
+def test_generator_failure_keeps_public_values_out_of_the_error(clan):
+    config = json.loads((clan.state / "flake.json").read_text())
+    config["machines"]["web"]["generators"]["zzz-broken"] = {
+        "files": {"x": {"secret": True}},
+        "fail": "openssl: unknown option -bogus",
+    }
+    (clan.state / "flake.json").write_text(json.dumps(config))
+    result = run_module("clan_vars", clan.args())
+    assert result["failed"] and result["rc"] == 1
+    assert "openssl: unknown option -bogus" in result["msg"]
+    assert "SOPS_AGE_KEY_FILE" in result["msg"]
+    ip = (clan.flake / "vars/per-machine/web/zerotier/zerotier-ip/value").read_text()
+    assert "Updated var zerotier/zerotier-ip" in result["msg"], "the test must see the line whose value is dropped"
+    assert ip not in json.dumps(result)
+
+
+def test_generate_that_leaves_vars_missing_fails(clan):
+    config = json.loads((clan.state / "flake.json").read_text())
+    config["machines"]["web"]["generators"]["openssh"]["writes_nothing"] = True
+    (clan.state / "flake.json").write_text(json.dumps(config))
+    result = run_module("clan_vars", clan.args(generators=["openssh"]))
+    assert result["failed"]
+    assert result["msg"] == ("machine web: clan vars generate ran but vars are still missing: openssh/ssh.id_ed25519, "
+                             "openssh/ssh.id_ed25519.pub; run `clan vars generate web` by hand to see why")

@@ -1,0 +1,163 @@
+"""fleet.migration.darwin_rebuild against the darwin-rebuild contract fake (tests/fakes/fake_darwin_rebuild.py)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fakes import install, path_with, profiles
+from fakes.harness import run_module
+
+SYS_A = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-darwin-system-25.11"
+SYS_B = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-darwin-system-25.11"
+
+
+@pytest.fixture
+def darwin(tmp_path, monkeypatch):
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("FAKE_DARWIN_STATE", str(state))
+    monkeypatch.setenv("FAKE_DARWIN_UID", "0")
+    monkeypatch.setenv("PATH", path_with(install(tmp_path / "bin")))
+    monkeypatch.chdir(tmp_path)
+
+    class Env:
+        profile = state / "profiles" / "system"
+
+        def __init__(self):
+            self.configure(SYS_A)
+
+        def configure(self, system, error=None):
+            (state / "config.json").write_text(json.dumps(
+                {"hosts": {"blackphos": {"system": system, "build_error": error}}}))
+
+        def args(self, **kw):
+            return dict(dict(host="blackphos", flake="/work/fleet", profile=str(self.profile)), **kw)
+
+        def calls(self):
+            return [json.loads(line)["argv"] for line in (state / "calls.jsonl").read_text().splitlines()]
+
+    return Env()
+
+
+def test_switch_creates_generation_then_second_run_unchanged(darwin):
+    first = run_module("darwin_rebuild", darwin.args())
+    assert not first["failed"], first
+    assert first["changed"] is True
+    assert (first["generation_before"], first["generation_after"]) == (None, 1)
+    assert first["system_after"] == SYS_A
+    second = run_module("darwin_rebuild", darwin.args())
+    assert second["changed"] is False and second["generation_after"] == 1
+    assert ["darwin-rebuild", "switch", "--flake", "/work/fleet#blackphos"] in darwin.calls()
+
+
+def test_switch_new_config_bumps_generation_with_diff(darwin):
+    run_module("darwin_rebuild", darwin.args())
+    darwin.configure(SYS_B)
+    result = run_module("darwin_rebuild", darwin.args(nix_flags=["--offline"]), diff=True)
+    assert result["changed"] and (result["generation_before"], result["generation_after"]) == (1, 2)
+    assert result["diff"] == {"before": "generation: 1\nsystem: %s\n" % SYS_A,
+                              "after": "generation: 2\nsystem: %s\n" % SYS_B}
+    assert [g["current"] for g in result["generations"]] == [False, True]
+    assert darwin.calls()[-2][-1] == "--offline"
+
+
+def test_check_mode_switch_builds_only(darwin):
+    run_module("darwin_rebuild", darwin.args())
+    darwin.configure(SYS_B)
+    result = run_module("darwin_rebuild", darwin.args(), check_mode=True)
+    assert result["changed"] is True and result["system_after"] == SYS_B
+    assert profiles.store_path(darwin.profile) == SYS_A
+    assert not any(c[1] == "switch" for c in darwin.calls()[-2:])
+    same = run_module("darwin_rebuild", darwin.args(host="blackphos"), check_mode=True)
+    darwin.configure(SYS_A)
+    same = run_module("darwin_rebuild", darwin.args(), check_mode=True)
+    assert same["changed"] is False
+
+
+def test_build_reports_path_and_changes_nothing(darwin, tmp_path):
+    result = run_module("darwin_rebuild", darwin.args(action="build"))
+    assert result["changed"] is False and result["system_after"] == SYS_A
+    assert not (tmp_path / "result").exists(), "build left ./result in the working directory"
+    assert result["generation_after"] is None
+
+
+def test_rollback_previous_and_named(darwin):
+    run_module("darwin_rebuild", darwin.args())
+    darwin.configure(SYS_B)
+    run_module("darwin_rebuild", darwin.args())
+    back = run_module("darwin_rebuild", dict(action="rollback", profile=str(darwin.profile)), diff=True)
+    assert back["changed"] and (back["generation_before"], back["generation_after"]) == (2, 1)
+    assert back["system_after"] == SYS_A
+    named = run_module("darwin_rebuild", dict(action="rollback", generation=2, profile=str(darwin.profile)))
+    assert named["changed"] and named["generation_after"] == 2
+    again = run_module("darwin_rebuild", dict(action="rollback", generation=2, profile=str(darwin.profile)))
+    assert again["changed"] is False
+    assert ["darwin-rebuild", "--switch-generation", "2"] in darwin.calls()
+
+
+def test_rollback_check_mode_does_not_switch(darwin):
+    run_module("darwin_rebuild", darwin.args())
+    darwin.configure(SYS_B)
+    run_module("darwin_rebuild", darwin.args())
+    result = run_module("darwin_rebuild", dict(action="rollback", profile=str(darwin.profile)), check_mode=True)
+    assert result["changed"] and result["generation_after"] == 1
+    assert profiles.current(darwin.profile) == 2
+
+
+def test_rollback_without_older_generation_fails(darwin):
+    run_module("darwin_rebuild", darwin.args())
+    result = run_module("darwin_rebuild", dict(action="rollback", profile=str(darwin.profile)))
+    assert result["failed"]
+    assert "no generation older than the current (1) exists" in result["msg"]
+    assert "switch to a known good configuration" in result["msg"]
+
+
+def test_rollback_to_unknown_generation_fails(darwin):
+    run_module("darwin_rebuild", darwin.args())
+    result = run_module("darwin_rebuild", dict(action="rollback", generation=7, profile=str(darwin.profile)))
+    assert result["failed"]
+    assert "expected generation 7 to exist, found only [1]" in result["msg"]
+
+
+def test_list_generations(darwin):
+    run_module("darwin_rebuild", darwin.args())
+    darwin.configure(SYS_B)
+    run_module("darwin_rebuild", darwin.args())
+    result = run_module("darwin_rebuild", dict(action="list_generations"))
+    assert result["changed"] is False
+    assert [(g["generation"], g["current"]) for g in result["generations"]] == [(1, False), (2, True)]
+
+
+def test_not_root_fails_with_become_hint(darwin, monkeypatch):
+    monkeypatch.setenv("FAKE_DARWIN_UID", "501")
+    result = run_module("darwin_rebuild", darwin.args())
+    assert result["failed"] and result["rc"] == 1
+    assert "system activation must now be run as root" in result["msg"]
+    assert "become: true" in result["msg"]
+
+
+def test_build_error_names_command_and_keeps_generation(darwin):
+    run_module("darwin_rebuild", darwin.args())
+    darwin.configure(SYS_B, error="error: The option `system.defaults.dock.bogus' does not exist.")
+    result = run_module("darwin_rebuild", darwin.args())
+    assert result["failed"] and result["rc"] == 1
+    assert "`darwin-rebuild switch --flake '/work/fleet#blackphos'` failed with exit code 1" in result["msg"]
+    assert "dock.bogus' does not exist" in result["msg"]
+    assert "the running generation is unchanged" in result["msg"]
+    assert profiles.current(darwin.profile) == 1
+
+
+def test_unknown_host_reports_nix_error(darwin):
+    result = run_module("darwin_rebuild", darwin.args(host="nohost"))
+    assert result["failed"] and "does not provide attribute" in result["msg"]
+
+
+def test_switch_requires_host(darwin):
+    result = run_module("darwin_rebuild", dict(action="switch"))
+    assert result["failed"] and "host" in result["msg"]
+
+
+def test_unknown_flag_is_reported(darwin):
+    result = run_module("darwin_rebuild", darwin.args(nix_flags=["--bogus"]))
+    assert result["failed"] and "unknown option '--bogus'" in result["stdout"]

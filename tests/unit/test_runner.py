@@ -1,0 +1,147 @@
+"""plugins/module_utils/runner.py: the command runner every module uses."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from ansible_collections.fleet.migration.plugins.module_utils.runner import (
+    REDACTED,
+    CommandError,
+    Runner,
+    Scrubber,
+    fail_from_error,
+    parse_json,
+    parse_json_lines,
+    tail,
+)
+
+PY = sys.executable
+
+
+def test_success_returns_output_rc_and_duration():
+    result = Runner().run([PY, "-c", "import sys; print('out'); print('err', file=sys.stderr)"])
+    assert (result.rc, result.stdout, result.stderr) == (0, "out\n", "err\n")
+    assert result.duration > 0 and result.cmd.startswith(PY)
+
+
+def test_failure_message_names_command_rc_stderr_tail_and_hint():
+    script = "import sys\nfor i in range(30): print('line', i, file=sys.stderr)\nsys.exit(3)"
+    with pytest.raises(CommandError) as info:
+        Runner().run([PY, "-c", script], hint="do the thing")
+    error = info.value
+    assert error.rc == 3 and error.kind == "exit"
+    message = str(error)
+    assert message.startswith("`%s -c " % PY) and "failed with exit code 3" in message
+    assert "line 29" in message and "line 10" in message and "line 9\n" not in message
+    assert message.endswith("What to do: do the thing")
+
+
+def test_ok_rcs_and_check_false():
+    runner = Runner()
+    assert runner.run([PY, "-c", "raise SystemExit(2)"], ok_rcs=(0, 2)).rc == 2
+    assert runner.run([PY, "-c", "raise SystemExit(5)"], check=False).rc == 5
+    assert [r.rc for r in runner.history] == [2, 5]
+
+
+def test_timeout_kills_the_process_group(tmp_path):
+    marker = tmp_path / "child-survived"
+    # The child of the child must die too, or it would keep the pipes open and write the marker.
+    child = tmp_path / "child.py"
+    child.write_text("import time\ntime.sleep(2)\nopen(%r, 'w').write('x')\n" % str(marker))
+    parent = tmp_path / "parent.py"
+    parent.write_text("import subprocess, sys, time\nsubprocess.Popen([sys.executable, %r])\ntime.sleep(30)\n"
+                      % str(child))
+    script_argv = [PY, str(parent)]
+    started = time.monotonic()
+    with pytest.raises(CommandError) as info:
+        Runner(timeout=1).run(script_argv)
+    assert time.monotonic() - started < 10
+    assert info.value.kind == "timeout" and "timed out after 1 seconds" in str(info.value)
+    assert "raise the module's timeout option" in str(info.value)
+    time.sleep(2.5)
+    assert not marker.exists()
+
+
+def test_missing_executable():
+    with pytest.raises(CommandError) as info:
+        Runner().run(["definitely-not-a-command-xyz", "--help"])
+    assert info.value.kind == "not_found"
+    assert str(info.value).startswith("'definitely-not-a-command-xyz' was not found: no such executable on PATH")
+    assert "*_bin option" in str(info.value)
+
+
+def test_environment_is_added_and_removed(monkeypatch):
+    monkeypatch.setenv("FLEET_RUNNER_DROP", "1")
+    runner = Runner(env={"FLEET_RUNNER_ADD": "yes", "FLEET_RUNNER_DROP": None})
+    out = runner.run([PY, "-c", "import os, json; print(json.dumps(dict(os.environ)))"]).stdout
+    env = json.loads(out)
+    assert env["FLEET_RUNNER_ADD"] == "yes" and "FLEET_RUNNER_DROP" not in env
+    assert os.environ["FLEET_RUNNER_DROP"] == "1", "the runner changed the module's own environment"
+
+
+def test_secrets_are_scrubbed_from_argv_output_and_errors():
+    secret = "s3cr3t-value-123"
+    runner = Runner(secrets=[secret])
+    result = runner.run([PY, "-c", "import sys; print(sys.argv[1])", secret])
+    assert secret not in result.stdout and REDACTED in result.stdout
+    assert secret not in result.cmd
+    with pytest.raises(CommandError) as info:
+        runner.run([PY, "-c", "import sys; sys.stderr.write('bad ' + sys.argv[1]); sys.exit(1)", secret])
+    assert secret not in str(info.value) and secret not in json.dumps(info.value.to_dict())
+
+
+@pytest.mark.parametrize("text, leaked", [
+    ("key: AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ", "AGE-SECRET-KEY-1QQQ"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----", "b3BlbnNzaA"),
+    ("HCLOUD password=hunter2hunter2 rest", "hunter2hunter2"),
+    ('token: "abcd1234efgh"', "abcd1234efgh"),
+])
+def test_scrubber_patterns(text, leaked):
+    cleaned = Scrubber()(text)
+    assert leaked not in cleaned and REDACTED in cleaned
+
+
+def test_scrubber_leaves_short_and_normal_text():
+    scrub = Scrubber(["ab", "longer-secret"])
+    assert scrub("ab cd longer-secret") == "ab cd %s" % REDACTED
+    assert scrub(["x longer-secret"]) == ["x %s" % REDACTED]
+    assert scrub(None) is None
+
+
+def test_tail_keeps_last_nonempty_lines():
+    assert tail("a\n\nb\nc\n", 2) == "b\nc"
+
+
+def test_parse_json_and_bad_output():
+    runner = Runner()
+    assert parse_json(runner.run([PY, "-c", "print('{\"a\": 1}')"])) == {"a": 1}
+    with pytest.raises(CommandError) as info:
+        parse_json(runner.run([PY, "-c", "print('not json')"]), "the plan JSON")
+    assert info.value.kind == "bad_output"
+    assert "expected the plan JSON, found 'not json\\n'" in str(info.value)
+
+
+def test_parse_json_lines():
+    runner = Runner()
+    assert parse_json_lines(runner.run([PY, "-c", "print('{\"a\":1}\\n\\n[2]')"])) == [{"a": 1}, [2]]
+    with pytest.raises(CommandError) as info:
+        parse_json_lines(runner.run([PY, "-c", "print('{}\\noops')"]))
+    assert "line 2 is not JSON: 'oops'" in str(info.value)
+
+
+def test_fail_from_error_passes_structure():
+    class Module:
+        def fail_json(self, **kw):
+            self.kw = kw
+
+    module = Module()
+    try:
+        Runner().run([PY, "-c", "raise SystemExit(4)"])
+    except CommandError as error:
+        fail_from_error(module, error, extra=1)
+    assert module.kw["rc"] == 4 and module.kw["extra"] == 1 and module.kw["error_kind"] == "exit"
+    assert "failed with exit code 4" in module.kw["msg"]
