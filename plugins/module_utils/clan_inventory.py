@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Copyright: Fleet migration control plane maintainers
-# MIT License (see galaxy.yml)
 """The clan inventory as plain data: what to evaluate, how to check and read it.
 
 Shared by the inventory plugin (fleet.migration.clan) and the Phase 0 check.

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Copyright: Fleet migration control plane maintainers
-# MIT License (see galaxy.yml)
 """Run ``nix eval`` against a flake and turn its failures into clear errors.
 
 Pure standard library, so modules, action plugins and the inventory plugin can

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Copyright: Fleet migration control plane maintainers
-# MIT License (see galaxy.yml)
 """Phase 0 criteria: judge evidence gathered from the flake against the spec.
 
 Each ``check_*`` function takes evidence (plain data evaluated from the flake)

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Copyright: Fleet migration control plane maintainers
-# MIT License (see galaxy.yml)
 """The one command runner shared by every fleet.migration module.
 
 Why a runner of our own instead of ``AnsibleModule.run_command``: the wrapped

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Copyright: Fleet migration control plane maintainers
-# MIT License (see galaxy.yml)
 """Pure helpers for the terraform module: plan summaries, protection and encryption checks.
 
 Kept apart from the module so they are unit-tested without running tofu.

@@ -1,0 +1,162 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: contributors to fleet.migration
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ledger_record
+short_description: Append one piece of evidence to the stability ledger
+version_added: "0.1.0"
+description:
+  - Appends a deployment, health check, problem or gate decision, with its
+    timestamp and evidence, to the SQLite stability ledger on the controller.
+  - The ledger is append-only; SQLite triggers refuse every UPDATE and DELETE,
+    so a recorded row can never be rewritten. Each write is one transaction.
+  - "Run it on the controller (C(delegate_to: localhost)): the ledger lives there."
+  - In check mode nothing is written and the module reports C(changed=true),
+    because a real run would append a row.
+options:
+  ledger_path:
+    description:
+      - Path of the ledger file on the controller. Created with its schema if absent.
+      - Defaults to E(FLEET_LEDGER_PATH), else C(.cache/ledger.sqlite) under the
+        working directory. Playbooks pass the group var C(fleet_ledger_path).
+    type: path
+  kind:
+    description:
+      - What is recorded. A C(problem) with O(ok=false) opens a problem; a later
+        C(problem) with the same O(host) and O(check) and O(ok=true) closes it.
+    type: str
+    required: true
+    choices: [deployment, health, gate, problem]
+  host:
+    description: Inventory name of the host the evidence is about.
+    type: str
+    required: true
+  phase:
+    description: Migration phase the evidence belongs to (the host's C(fleet_phase)).
+    type: int
+  check:
+    description: Name of the check, deployment step or gate, for example C(ssh_cert_verify).
+    type: str
+    required: true
+  ok:
+    description: Whether the check passed, the deployment succeeded or the gate said GO.
+    type: bool
+    required: true
+  evidence:
+    description:
+      - What the decision rests on, stored as JSON. Pass facts and file paths,
+        never secret values.
+    type: dict
+    default: {}
+  details:
+    description: A human-readable summary.
+    type: str
+    default: ""
+  run_id:
+    description: Identifier tying rows of one playbook run together.
+    type: str
+    default: ""
+author:
+  - Fleet migration control plane maintainers (@cameronraysmith)
+"""
+
+EXAMPLES = r"""
+- name: Record that sshd presents a CA-signed host certificate
+  fleet.migration.ledger_record:
+    ledger_path: "{{ fleet_ledger_path }}"
+    kind: health
+    host: "{{ inventory_hostname }}"
+    phase: "{{ fleet_phase }}"
+    check: ssh_cert_verify
+    ok: true
+    evidence:
+      principals: ["cinnabar.fleet"]
+  delegate_to: localhost
+
+- name: Open a problem that blocks the next phase until it is closed
+  fleet.migration.ledger_record:
+    kind: problem
+    host: rosegold
+    check: homebrew-casks-missing
+    ok: false
+    details: Two casks failed to install after switch
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+id:
+  description: Row id of the appended event; absent in check mode.
+  returned: success and not check mode
+  type: int
+  sample: 42
+ledger_path:
+  description: Absolute path of the ledger written to.
+  returned: always
+  type: str
+  sample: /work/main/.cache/ledger.sqlite
+event:
+  description: The event as recorded (or as it would have been, in check mode).
+  returned: always
+  type: dict
+  sample: {"kind": "health", "host": "cinnabar", "check": "mesh_verify", "ok": true, "phase": 1}
+"""
+
+import os
+import sqlite3
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils.ledger import (
+    KINDS,
+    Ledger,
+    LedgerError,
+    default_path,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            ledger_path=dict(type="path"),
+            kind=dict(type="str", required=True, choices=list(KINDS)),
+            host=dict(type="str", required=True),
+            phase=dict(type="int"),
+            check=dict(type="str", required=True),
+            ok=dict(type="bool", required=True),
+            evidence=dict(type="dict", default={}),
+            details=dict(type="str", default=""),
+            run_id=dict(type="str", default=""),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    path = os.path.abspath(params["ledger_path"] or default_path())
+    event = {k: params[k] for k in ("kind", "host", "phase", "check", "ok", "evidence", "details", "run_id")}
+    result = dict(changed=True, ledger_path=path, event=event)
+    if module.check_mode:
+        module.exit_json(**result)
+    try:
+        with Ledger(path) as ledger:
+            result["id"] = ledger.record(
+                params["kind"],
+                params["host"],
+                params["check"],
+                params["ok"],
+                phase=params["phase"],
+                evidence=params["evidence"],
+                details=params["details"],
+                run_id=params["run_id"],
+            )
+    except (LedgerError, OSError, sqlite3.Error) as exc:
+        module.fail_json(
+            msg=f"{params['host']}: could not record {params['kind']} {params['check']!r} in the ledger {path}: {exc}",
+            **result,
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Helpers for the phase playbook tests: a test inventory derived from the
+clan inventory, a scratch ledger seeded with evidence, and ansible-playbook
+runs that use the fake CLIs of tests/fakes.
+
+The test inventory is not a copy of the machine list: it is built from
+`nix eval .#clan.inventory.machines` (the single source of truth) with the
+same groups and host variables the fleet.migration.clan inventory plugin
+makes (a group per tag, fleet_phase from phaseN), and every host reached
+over the local connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from support import nix as nixsupport
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
+import ledger as ledger_mod  # noqa: E402  (stdlib only; loaded by path on purpose)
+
+_CACHE: dict[str, dict] = {}
+
+
+def machines() -> dict:
+    return nixsupport.inventory()
+
+
+def phase_of(machine: dict) -> int | None:
+    phases = [int(t[5:]) for t in machine["tags"] if t.startswith("phase") and t[5:].isdigit()]
+    return phases[0] if phases else None
+
+
+def hosts_in_phase(phase: int) -> list[str]:
+    return sorted(name for name, m in machines().items() if phase_of(m) == phase)
+
+
+def hosts_tagged(tag: str) -> list[str]:
+    return sorted(name for name, m in machines().items() if tag in m["tags"])
+
+
+def plugin_inventory() -> dict:
+    """`ansible-inventory --list` of the real inventory (the fleet.migration.clan
+    plugin over the real flake), so the tests see exactly its groups and hostvars."""
+    if "_plugin_inventory" not in _CACHE:
+        bindir = Path(sys.executable).parent
+        env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_INVENTORY_CACHE": "False"}
+        proc = subprocess.run(
+            [str(bindir / "ansible-inventory"), "-i", str(REPO / "inventory" / "clan.yml"), "--list", "--export"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+        )
+        assert proc.returncode == 0, f"ansible-inventory failed:\n{proc.stderr[-3000:]}"
+        # --export keeps group_vars on their groups (the static inventory links
+        # the real group_vars instead) but marks plugin strings as unsafe.
+        _CACHE["_plugin_inventory"] = json.loads(
+            proc.stdout, object_hook=lambda o: o["__ansible_unsafe"] if set(o) == {"__ansible_unsafe"} else o
+        )
+    return _CACHE["_plugin_inventory"]
+
+
+def write_inventory(directory: Path) -> Path:
+    """A static YAML inventory with the clan plugin's own groups and hostvars,
+    every host reached over the local connection, next to a link to the real
+    group_vars (so thresholds are the real ones unless a test overrides them
+    with -e)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    listing = plugin_inventory()
+    hosts = {
+        name: {**hostvars, "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        for name, hostvars in listing["_meta"]["hostvars"].items()
+    }
+    groups = {
+        group: {"hosts": {h: None for h in body.get("hosts", [])}}
+        for group, body in listing.items()
+        if group not in ("_meta", "all", "ungrouped") and body.get("hosts")
+    }
+    inventory = {"all": {"hosts": hosts, "children": groups}}
+    path = directory / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=True), encoding="utf-8")
+    link = directory / "group_vars"
+    if not link.exists():
+        link.symlink_to(REPO / "inventory" / "group_vars")
+    return path
+
+
+def seed_stable(
+    ledger_path: Path, hosts: list[str], *, minutes_ago: float, checks_for, phase_of_host=None, gate_go: bool = False
+) -> None:
+    """Record, for each host, a deployment `minutes_ago` minutes back and
+    healthy checks from then until a minute ago (optionally its gate GO)."""
+    now = ledger_mod.utcnow()
+    with ledger_mod.Ledger(str(ledger_path)) as ledger:
+        for host in hosts:
+            phase = phase_of_host(host) if phase_of_host else None
+            ledger.record(
+                "deployment",
+                host,
+                "seed",
+                True,
+                phase=phase,
+                at=now - dt.timedelta(minutes=minutes_ago),
+                evidence={"changed": True, "generation_before": 1, "generation_after": 2},
+            )
+            for check in checks_for(host):
+                ledger.record("health", host, check, True, phase=phase, at=now - dt.timedelta(minutes=minutes_ago / 2))
+                ledger.record("health", host, check, True, phase=phase, at=now - dt.timedelta(minutes=1))
+            if gate_go:
+                ledger.record("gate", host, "gate", True, phase=phase, details="GO", at=now - dt.timedelta(minutes=1))
+
+
+def run_playbook(
+    playbook: str, inventory: Path, ledger_path: Path, tmp: Path, *extra: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    from fakes import install
+
+    bin_dir = install(tmp / "bin", ["clan", "darwin-rebuild", "ssh"])
+    environ = dict(os.environ)
+    environ.update(
+        {
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_INVENTORY": str(inventory),
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp / "facts"),
+            "ANSIBLE_INVENTORY_CACHE": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "FAKE_CLAN_STATE": str(tmp / "clan-state"),
+            "FAKE_DARWIN_STATE": str(tmp / "darwin-state"),
+        }
+    )
+    environ.update(env or {})
+    cmd = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        str(REPO / "playbooks" / playbook),
+        "-i",
+        str(inventory),
+        "-e",
+        f"fleet_ledger_path={ledger_path}",
+        "-e",
+        f"fleet_reports_dir={tmp / 'reports'}",
+        "-e",
+        f"fleet_flake={tmp / 'flake'}",
+        *extra,
+    ]
+    return subprocess.run(cmd, cwd=REPO, env=environ, capture_output=True, text=True, timeout=600)
+
+
+def fake_clan_state(state: Path, hosts: list[str]) -> dict:
+    """The fake clan's flake.json for `hosts`: each with its deploy target
+    from the clan inventory, a system to switch to, and one secret and one
+    public var to generate (see tests/fakes/fake_clan.py)."""
+    config = {"machines": {}}
+    for index, host in enumerate(hosts):
+        config["machines"][host] = {
+            "targetHost": machines()[host]["deploy"]["targetHost"],
+            "toplevel": f"/nix/store/{index:032d}-nixos-system-{host}",
+            "build_error": None,
+            "generators": {
+                "openssh": {"files": {"ssh.id_ed25519": {"secret": True}, "ssh.id_ed25519.pub": {"secret": False}}}
+            },
+        }
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "flake.json").write_text(__import__("json").dumps(config), encoding="utf-8")
+    return config

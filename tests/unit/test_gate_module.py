@@ -1,0 +1,90 @@
+"""fleet.migration.stability_gate as Ansible runs it: read-only evaluation,
+check mode, recorded decisions and the failure message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ledger as L  # noqa: E402
+from test_ledger_module import run_module  # noqa: E402
+
+
+def seed(path: Path, minutes: float) -> None:
+    now = L.utcnow()
+    with L.Ledger(str(path)) as led:
+        led.record(
+            "deployment",
+            "rosegold",
+            "darwin_rebuild",
+            True,
+            phase=3,
+            at=now - dt.timedelta(minutes=minutes),
+            evidence={"changed": True},
+        )
+        led.record("health", "rosegold", "regression_verify", True, phase=3, at=now - dt.timedelta(seconds=5))
+
+
+def args(path: Path, **extra) -> dict:
+    return {
+        "ledger_path": str(path),
+        "phase": 3,
+        "subjects": ["rosegold"],
+        "stable_hosts": ["rosegold"],
+        "min_stable_minutes": 5,
+        **extra,
+    }
+
+
+def test_missing_evidence_fails_with_host_criterion_expected_found(tmp_path):
+    path = tmp_path / "l.sqlite"
+    rc, result = run_module("fleet.migration.stability_gate", args(path), tmp_path)
+    assert rc != 0
+    assert result["msg"].startswith(
+        "phase 3 gate: NO-GO. rosegold: deployed: expected a successful deployment recorded in the ledger; "
+        "found no deployment recorded."
+    )
+    assert result["decision"] == "NO-GO"
+    # The NO-GO itself is recorded: the ledger now exists with one gate row.
+    with L.Ledger(str(path)) as led:
+        [row] = led.events(kind="gate")
+    assert row.host == "rosegold" and not row.ok and row.phase == 3
+
+
+def test_go_is_recorded(tmp_path):
+    path = tmp_path / "l.sqlite"
+    seed(path, 10)
+    rc, result = run_module("fleet.migration.stability_gate", args(path), tmp_path)
+    assert rc == 0, result.get("msg")
+    assert result["decision"] == "GO" and result["changed"] is True and len(result["recorded_ids"]) == 1
+    with L.Ledger(str(path)) as led:
+        assert L.latest_gate(led, "rosegold", 3).ok
+
+
+def test_check_mode_evaluates_but_records_nothing(tmp_path):
+    path = tmp_path / "l.sqlite"
+    seed(path, 10)
+    rc, result = run_module("fleet.migration.stability_gate", args(path), tmp_path, "--check")
+    assert rc == 0 and result["decision"] == "GO" and result["changed"] is False and result["recorded_ids"] == []
+    with L.Ledger(str(path)) as led:
+        assert led.events(kind="gate") == []
+
+
+def test_check_mode_on_a_missing_ledger_creates_nothing(tmp_path):
+    path = tmp_path / "absent.sqlite"
+    rc, result = run_module("fleet.migration.stability_gate", args(path), tmp_path, "--check")
+    assert rc != 0 and result["decision"] == "NO-GO"
+    assert not path.exists()
+
+
+def test_fail_on_nogo_false_returns_the_decision(tmp_path):
+    rc, result = run_module(
+        "fleet.migration.stability_gate", args(tmp_path / "l.sqlite", fail_on_nogo=False, record=False), tmp_path
+    )
+    assert rc == 0 and result["passed"] is False
+    assert any(m.startswith("rosegold: stable_for:") is False for m in result["failures"])
+    assert result["failures"][0].startswith("rosegold: deployed:")

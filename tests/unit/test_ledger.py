@@ -1,0 +1,190 @@
+"""The stability ledger: append-only, transactional, crash-safe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
+import ledger as L  # noqa: E402
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    with L.Ledger(str(tmp_path / "ledger.sqlite")) as led:
+        yield led
+
+
+def test_round_trip_keeps_timestamp_evidence_and_order(ledger):
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    first = ledger.record(
+        "deployment",
+        "rosegold",
+        "darwin_rebuild",
+        True,
+        phase=3,
+        at=at,
+        evidence={"generation_after": 7},
+        details="switch",
+        run_id="r1",
+    )
+    second = ledger.record("health", "rosegold", "regression_verify", False, phase=3)
+    events = ledger.events(host="rosegold")
+    assert [e.id for e in events] == [first, second]
+    assert events[0].recorded_at == at
+    assert events[0].evidence == {"generation_after": 7}
+    assert (events[0].kind, events[0].check, events[0].ok, events[0].run_id) == (
+        "deployment",
+        "darwin_rebuild",
+        True,
+        "r1",
+    )
+    assert events[1].ok is False and events[1].phase == 3
+
+
+def test_wal_mode_is_on(ledger):
+    assert ledger.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events SET ok = 1",
+        "DELETE FROM events",
+        "UPDATE ledger_meta SET value = '0'",
+        "DELETE FROM ledger_meta",
+    ],
+)
+def test_history_cannot_be_rewritten_by_any_sqlite_client(ledger, statement):
+    ledger.record("health", "cinnabar", "mesh_verify", False)
+    # A separate client (not our API) is refused by the triggers in the file.
+    other = sqlite3.connect(ledger.path)
+    with pytest.raises(sqlite3.IntegrityError, match=L.APPEND_ONLY_MESSAGE):
+        other.execute(statement)
+    other.close()
+    assert [e.ok for e in ledger.events(host="cinnabar")] == [False]
+
+
+def test_sqlite3_cli_is_refused_too(ledger):
+    ledger.record("health", "cinnabar", "mesh_verify", True)
+    res = subprocess.run(["sqlite3", ledger.path, "DELETE FROM events;"], capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "append-only" in res.stderr
+    assert len(ledger.events()) == 1
+
+
+def test_record_many_is_all_or_nothing(ledger):
+    with pytest.raises(L.LedgerError, match="unknown ledger kind 'bogus'"):
+        ledger.record_many(
+            [
+                {"kind": "health", "host": "a", "check": "x", "ok": True},
+                {"kind": "bogus", "host": "a", "check": "x", "ok": True},
+            ]
+        )
+    assert ledger.events() == []
+
+
+def test_constraints_refuse_malformed_rows(ledger):
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.conn.execute(
+            "INSERT INTO events (recorded_at, kind, host, check_name, ok, evidence)"
+            " VALUES ('2026-01-01T00:00:00+00:00', 'health', 'a', 'x', 1, 'not json')"
+        )
+
+
+def test_reader_does_not_create_a_missing_ledger(tmp_path):
+    path = tmp_path / "absent.sqlite"
+    with L.Ledger(str(path), create=False) as led:
+        assert led.events() == []
+    assert not path.exists()
+
+
+def test_default_path_is_embedded_and_configurable(monkeypatch):
+    monkeypatch.delenv("FLEET_LEDGER_PATH", raising=False)
+    assert L.default_path() == os.path.join(".cache", "ledger.sqlite")
+    monkeypatch.setenv("FLEET_LEDGER_PATH", "/elsewhere/l.sqlite")
+    assert L.default_path() == "/elsewhere/l.sqlite"
+
+
+def test_not_a_ledger_file_names_the_path_and_what_to_do(tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(L.LedgerError) as info:
+        L.Ledger(str(bad))
+    assert str(bad) in str(info.value)
+    assert "move the file aside" in str(info.value)
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {utils!r})
+    import ledger as L
+    led = L.Ledger({path!r})
+    n = 0
+    while True:
+        n += 1
+        led.record("health", "cinnabar", "mesh_verify", True, evidence={{"n": n, "pad": "x" * 2000}})
+        print(n, flush=True)
+        if n >= 50:
+            # Mid-transaction when killed: a batch that must vanish whole.
+            led.conn.execute("BEGIN IMMEDIATE")
+            led.conn.execute("INSERT INTO events (recorded_at, kind, host, check_name, ok)"
+                             " VALUES ('2026-01-01T00:00:00+00:00', 'health', 'partial', 'x', 1)")
+            print("in-transaction", flush=True)
+            time.sleep(60)
+""")
+
+
+def test_kill_9_mid_run_keeps_committed_rows_and_a_sound_database(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER.format(utils=str(REPO / "plugins" / "module_utils"), path=str(path))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    committed = 0
+    for line in proc.stdout:
+        if line.strip() == "in-transaction":
+            break
+        committed = int(line)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert committed == 50
+    # The WAL file still holds the commits: a fresh reader recovers them.
+    with L.Ledger(str(path)) as led:
+        assert led.integrity() == "ok"
+        events = led.events()
+        assert [e.evidence["n"] for e in events] == list(range(1, committed + 1))
+        assert all(e.host == "cinnabar" for e in events)
+        # Still append-only and writable after the crash.
+        led.record("health", "cinnabar", "mesh_verify", True)
+
+
+def test_open_problem_is_closed_only_by_a_later_ok_record(ledger):
+    ledger.record("problem", "rosegold", "casks", False, details="two casks missing")
+    assert L.open_problems(ledger)["rosegold"][0].startswith("casks (since ")
+    ledger.record("problem", "rosegold", "casks", True, details="fixed")
+    assert L.open_problems(ledger) == {}
+
+
+def test_human_minutes():
+    assert L.human_minutes(0) == "0 min"
+    assert L.human_minutes(10080) == "1 week"
+    assert L.human_minutes(40320 + 1440 + 61) == "4 weeks 1 day 1 h 1 min"
+
+
+def test_event_as_dict_is_json_serialisable(ledger):
+    ledger.record("gate", "argentum", "gate", True, phase=4, evidence={"decision": "GO"})
+    data = ledger.events()[0].as_dict()
+    assert json.loads(json.dumps(data))["recorded_at"].endswith("+00:00")

@@ -1,0 +1,107 @@
+"""fleet.migration.ledger_record as Ansible runs it (ad-hoc, on localhost)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
+import ledger as L  # noqa: E402
+
+
+def run_module(module: str, args: dict, tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    """Run one module ad hoc; returns (rc, the module's JSON result)."""
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    cmd = [
+        str(Path(sys.executable).with_name("ansible")),
+        "localhost",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-m",
+        module,
+        "-a",
+        json.dumps(args),
+        *extra,
+    ]
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    # The minimal callback prints `localhost | STATUS => {json}`.
+    assert "=> {" in res.stdout, res.stdout + res.stderr
+    return res.returncode, json.loads(res.stdout[res.stdout.index("=> {") + 3 :])
+
+
+def test_records_one_row_with_evidence(tmp_path):
+    path = tmp_path / "l.sqlite"
+    rc, result = run_module(
+        "fleet.migration.ledger_record",
+        {
+            "ledger_path": str(path),
+            "kind": "health",
+            "host": "cinnabar",
+            "phase": 1,
+            "check": "mesh_verify",
+            "ok": True,
+            "evidence": {"peers": 2},
+            "details": "2 peers online",
+        },
+        tmp_path,
+    )
+    assert rc == 0, result
+    assert result["changed"] is True and isinstance(result["id"], int)
+    with L.Ledger(str(path)) as led:
+        [event] = led.events()
+    assert (event.kind, event.host, event.phase, event.check, event.ok) == (
+        "health",
+        "cinnabar",
+        1,
+        "mesh_verify",
+        True,
+    )
+    assert event.evidence == {"peers": 2} and event.details == "2 peers online"
+
+
+def test_check_mode_records_nothing_and_reports_changed(tmp_path):
+    path = tmp_path / "l.sqlite"
+    rc, result = run_module(
+        "fleet.migration.ledger_record",
+        {"ledger_path": str(path), "kind": "deployment", "host": "rosegold", "check": "darwin_rebuild", "ok": True},
+        tmp_path,
+        "--check",
+    )
+    assert rc == 0, result
+    assert result["changed"] is True and "id" not in result
+    assert not path.exists()
+
+
+def test_unknown_kind_is_refused_by_the_argument_spec(tmp_path):
+    rc, result = run_module(
+        "fleet.migration.ledger_record",
+        {"ledger_path": str(tmp_path / "l.sqlite"), "kind": "opinion", "host": "x", "check": "y", "ok": True},
+        tmp_path,
+    )
+    assert rc != 0
+    assert "value of kind must be one of: deployment, health, gate, problem, got: opinion" in result["msg"]
+
+
+def test_unwritable_ledger_names_host_check_and_path(tmp_path):
+    bad = tmp_path / "not-a-db.sqlite"
+    bad.write_bytes(b"garbage" * 200)
+    rc, result = run_module(
+        "fleet.migration.ledger_record",
+        {"ledger_path": str(bad), "kind": "health", "host": "argentum", "check": "regression_verify", "ok": True},
+        tmp_path,
+    )
+    assert rc != 0
+    assert result["msg"].startswith(f"argentum: could not record health 'regression_verify' in the ledger {bad}: ")

@@ -1,0 +1,107 @@
+"""scripts/ledger-report: the phase report, readable without Ansible."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "ledger-report"
+sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
+import ledger as L  # noqa: E402
+
+
+def seed(path: Path) -> None:
+    now = L.utcnow()
+    with L.Ledger(str(path)) as led:
+        led.record(
+            "deployment",
+            "rosegold",
+            "darwin_rebuild",
+            True,
+            phase=3,
+            at=now - dt.timedelta(hours=3),
+            evidence={"changed": True, "generation_before": 6, "generation_after": 7},
+        )
+        led.record("health", "rosegold", "regression_verify", True, phase=3, at=now - dt.timedelta(hours=2))
+        led.record("health", "rosegold", "regression_verify", True, phase=3, at=now - dt.timedelta(hours=1))
+        led.record("problem", "rosegold", "casks", False, details="two casks | missing")
+        led.record("gate", "rosegold", "gate", False, phase=3, details="NO-GO: rosegold: no_open_problems: ...")
+
+
+def test_report_has_a_row_per_host_a_plot_and_the_decisions(tmp_path):
+    ledger = tmp_path / "l.sqlite"
+    seed(ledger)
+    out = tmp_path / "reports" / "phase3"
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--ledger",
+            str(ledger),
+            "--phase",
+            "3",
+            "--out",
+            str(out),
+            "--hosts",
+            "rosegold,blackphos",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    md = (out / "index.md").read_text()
+    rosegold = next(line for line in md.splitlines() if line.startswith("| rosegold |"))
+    cells = [c.strip() for c in rosegold.strip("|").split(" | ")]
+    assert cells[2] == "7" and cells[3] == "2" and cells[7] == "2 h"
+    assert "two casks \\| missing" in rosegold  # a pipe in evidence does not break the table
+    assert "| blackphos | none recorded |" in md
+    assert "![Health over time](health.svg)" in md
+    assert "`gate` rosegold: NO-GO: rosegold: no_open_problems" in md
+    html = (out / "index.html").read_text()
+    assert '<img src="health.svg"' in html and "two casks | missing" in html
+    svg = (out / "health.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "rosegold" in svg
+    data = json.loads((out / "evidence.json").read_text())
+    assert data["integrity"] == "ok" and [h["host"] for h in data["hosts"]] == ["rosegold", "blackphos"]
+
+
+def test_host_query_gives_the_generation_to_roll_back_to(tmp_path):
+    ledger = tmp_path / "l.sqlite"
+    seed(ledger)
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--ledger", str(ledger), "--host", "rosegold"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = json.loads(res.stdout)
+    assert summary["rollback_generation"] == 6 and summary["generation"] == 7
+    assert summary["open_problems"][0].startswith("casks (since ")
+
+
+def test_empty_ledger_report_says_so_and_creates_no_ledger(tmp_path):
+    out = tmp_path / "r"
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--ledger", str(tmp_path / "none.sqlite"), "--phase", "1", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    assert "No evidence recorded yet." in (out / "index.md").read_text()
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_the_report_needs_no_ansible(tmp_path):
+    ledger = tmp_path / "l.sqlite"
+    seed(ledger)
+    probe = (
+        f"import sys; from importlib.machinery import SourceFileLoader; "
+        f"m = SourceFileLoader('r', {str(SCRIPT)!r}).load_module(); "
+        f"m.main(['--ledger', {str(ledger)!r}, '--phase', '3', '--out', {str(tmp_path / 'o')!r}]); "
+        f"print(sorted(n for n in sys.modules if n == 'ansible' or n.startswith('ansible.')))"
+    )
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert res.stdout.strip().splitlines()[-1] == "[]"
