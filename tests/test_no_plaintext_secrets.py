@@ -41,7 +41,7 @@ _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 def _bech32_valid(text: str) -> bool:
     """BIP-173 checksum check (age uses plain bech32)."""
     text = text.lower()
-    hrp, _, data = text.rpartition("1")
+    hrp, _sep, data = text.rpartition("1")
     if not hrp or any(c not in _BECH32 for c in data):
         return False
     values = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + [_BECH32.index(c) for c in data]
@@ -101,7 +101,7 @@ def test_scanner_detects_real_secrets(tmp_path, kind):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
         secret = tmp_path / "k"
     else:
-        if subprocess.run(["which", "age-keygen"], capture_output=True).returncode:
+        if subprocess.run(["which", "age-keygen"], capture_output=True, check=False).returncode:
             pytest.skip("age-keygen not installed")
         secret = tmp_path / "age.txt"
         subprocess.run(["age-keygen", "-o", str(secret)], capture_output=True, check=True)
@@ -120,7 +120,7 @@ def test_scanner_ignores_placeholders_but_not_tampered_real_keys(tmp_path):
         "AGE-" + "SECRET-KEY-1" + "Q" * 58 + "\n" + _BEGIN + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n" + _END + "OPENSSH PRIVATE KEY-----\n"
     )
     assert not find_secrets([fixture])
-    if subprocess.run(["which", "age-keygen"], capture_output=True).returncode:
+    if subprocess.run(["which", "age-keygen"], capture_output=True, check=False).returncode:
         pytest.skip("age-keygen not installed")
     key = subprocess.run(["age-keygen"], capture_output=True, text=True, check=True).stdout
     (line,) = [l for l in key.splitlines() if l.startswith("AGE-")]

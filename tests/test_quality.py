@@ -34,14 +34,16 @@ def _shell_scripts() -> list[str]:
 
 @pytest.mark.slow
 def test_ansible_lint_production_profile():
-    res = _run(["ansible-lint", "--profile", "production", "--nocolor"], env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")})
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    res = _run(["ansible-lint", "--profile", "production", "--nocolor"], env=env)
     assert res.returncode == 0, f"ansible-lint failed:\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
 
 
 @pytest.mark.slow
 def test_ansible_test_sanity():
     res = _run(["scripts/sanity", "--requirements"])
-    tail = "\n".join(l for l in (res.stdout + res.stderr).splitlines() if not l.startswith(("WARNING: Location", "Looking in", "Collecting", "Downloading", "  Downloading", "Requirement already")))
+    noise = ("WARNING: Location", "Looking in", "Collecting", "Downloading", "  Downloading", "Requirement already")
+    tail = "\n".join(line for line in (res.stdout + res.stderr).splitlines() if not line.startswith(noise))
     assert res.returncode == 0, f"ansible-test sanity failed:\n{tail[-8000:]}"
 
 

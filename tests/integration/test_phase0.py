@@ -31,7 +31,7 @@ def run_phase0(repo: Path, report_dir: Path, flake: Path | None = None) -> subpr
     cmd = [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "playbooks/phase0.yml", "-e", f"phase0_report_dir={report_dir}"]
     if flake is not None:
         cmd += ["-e", f"phase0_flake={flake}"]
-    return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def phase0_spec(repo: Path) -> dict:
@@ -74,7 +74,7 @@ def test_real_flake_is_go_or_conditional_go(real_run):
 
 
 def test_real_report_covers_every_criterion_and_machine(repo, real_run):
-    _, report_dir = real_run
+    _proc, report_dir = real_run
     report = json.loads((report_dir / "phase0.json").read_text())
     spec = phase0_spec(repo)
     assert [c["id"] for c in report["criteria"]] == list(spec["phase0_criteria"])
@@ -91,7 +91,7 @@ def test_real_report_covers_every_criterion_and_machine(repo, real_run):
 
 def test_real_zerotier_controller_matches_the_flake(real_run):
     # The controller the report found is the machine clan resolves for the zerotier controller role.
-    _, report_dir = real_run
+    _proc, report_dir = real_run
     report = json.loads((report_dir / "phase0.json").read_text())
     found = next(c for c in report["criteria"] if c["id"] == "zerotier_controller")
     instances = nixsupport.nix_eval("clan.inventory.instances", apply=(

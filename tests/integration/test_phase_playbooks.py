@@ -139,7 +139,7 @@ def test_phase1_second_deploy_changes_nothing_and_keeps_the_stability_clock(env)
     run(env, "phase1.yml", "--skip-tags", "verify,gate")
     run(env, "phase1.yml", "--skip-tags", "verify,gate")
     with H.ledger_mod.Ledger(str(env["ledger"]), create=False) as led:
-        second = [d for d in led.events(kind="deployment")][len(hosts) :]
+        second = list(led.events(kind="deployment"))[len(hosts) :]
         assert [d.evidence["changed"] for d in second] == [False] * len(hosts)
         first = led.events(kind="deployment")[0]
         assert H.ledger_mod.host_stability(led, first.host).deployed_at == first.recorded_at

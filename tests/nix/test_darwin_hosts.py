@@ -135,9 +135,9 @@ def test_every_recorded_decision_is_still_needed():
 def test_hosts_of_the_blackphos_pattern_differ_only_in_their_name():
     followers = [h for h, legacy in legacy_map().items() if legacy == "blackphos" and h != "blackphos"]
     assert followers, "no host follows the blackphos pattern"
-    _, black = evaluated("blackphos")
+    _name, black = evaluated("blackphos")
     for host in followers:
-        _, other = evaluated(host)
+        _name, other = evaluated(host)
         differing = sorted(k for k in black if black[k] != other.get(k))
         assert differing == ['value:["networking", "hostName"]'], host
         assert other['value:["networking", "hostName"]']["value"] == host
@@ -219,8 +219,8 @@ def test_admin_keys_come_once_from_the_inventory():
 def test_the_review_notices_a_removed_item():
     """Same evaluation with one cask and one alias taken away: the review must fail on exactly those."""
     host = "blackphos"
-    items = [i for i in _items(host) if i["id"] in ("homebrew.casks[zoom]", "home.crs58.shellAliases.lg",
-                                                     "system.defaults.dock.autohide")]
+    removed = ("homebrew.casks[zoom]", "home.crs58.shellAliases.lg", "system.defaults.dock.autohide")
+    items = [i for i in _items(host) if i["id"] in removed]
     casks = [c for c in _baseline()["hosts"][host]["homebrew"]["casks"] if c != "zoom"]
     extra = ("[ ({ lib, ... }: { homebrew.casks = lib.mkForce (builtins.fromJSON ''" + json.dumps(casks) + "''); "
              "home-manager.users.crs58.home.shellAliases.lg = lib.mkForce \"lazygit --debug\"; }) ]")

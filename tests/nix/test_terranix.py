@@ -137,7 +137,7 @@ def test_toggling_a_node_adds_or_removes_all_its_compute_resources(cloud_machine
             if cloud == "gcp":
                 assert ("google_compute_address", name) in resource_keys(doc), f"{name} switched on has no address"
         else:
-            assert not any(key == name for _, key in resource_keys(doc)), f"{name} switched off still has resources"
+            assert not any(key == name for _kind, key in resource_keys(doc)), f"{name} switched off still has resources"
             assert not mentions(doc, name), f"{name} switched off is still referenced"
         # The switch touches only that node.
         others_on = {k for k in resource_keys(on) if k[1] != name}

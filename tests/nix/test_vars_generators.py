@@ -39,7 +39,9 @@ CLAN_PROLOGUE = """set -euo pipefail
 if [[ ! -d /etc ]] || [[ ! -f /etc/passwd ]]; then
   mkdir -p /etc
   printf 'root:x:0:\\nnixbld:!:%s:\\nnogroup:x:65534:\\n' "$(id -g)" > /etc/group
-  printf 'root:x:0:0:Nix build user:/build:/noshell\\nnixbld:x:%s:%s:Nix build user:/build:/noshell\\nnobody:x:65534:65534:Nobody:/:/noshell\\n' "$(id -u)" "$(id -g)" > /etc/passwd
+  printf 'root:x:0:0:Nix build user:/build:/noshell\\n' > /etc/passwd
+  printf 'nixbld:x:%s:%s:Nix build user:/build:/noshell\\n' "$(id -u)" "$(id -g)" >> /etc/passwd
+  printf 'nobody:x:65534:65534:Nobody:/:/noshell\\n' >> /etc/passwd
 fi
 """
 
@@ -205,7 +207,7 @@ def test_openssh_cert_signs_host_key_for_principals(generators, tmp_path):
 
 def test_openssh_cert_without_principals_fails_with_message(generators, tmp_path):
     gen = runnable(generators, "openssh-cert")
-    proc, _ = run_generator(gen, tmp_path, env={"MACHINE": "cinnabar"})
+    proc, _out = run_generator(gen, tmp_path, env={"MACHINE": "cinnabar"})
     assert proc.returncode != 0
     assert "PRINCIPALS (comma-separated host names) must be set by the Nix wrapper" in proc.stderr
 

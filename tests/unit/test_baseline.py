@@ -237,9 +237,9 @@ def test_users_follow_the_legacy_host():
 
 def test_sops_placeholders_compare_by_shape():
     item = B._item("t", ["x"], {"a": "Bearer <sops placeholder mcp-token>"}, match="json-text-placeholders")
-    ok, _ = B._check(item, json.dumps({"a": "Bearer <SOPS:0123abcd:PLACEHOLDER>"}))
+    ok, _why = B._check(item, json.dumps({"a": "Bearer <SOPS:0123abcd:PLACEHOLDER>"}))
     assert ok
-    ok, _ = B._check(item, json.dumps({"a": "Bearer plaintext"}))
+    ok, _why = B._check(item, json.dumps({"a": "Bearer plaintext"}))
     assert not ok
 
 
@@ -297,7 +297,7 @@ def test_every_homebrew_entry_and_user_package_is_an_item(real_baseline, host):
         assert {f"homebrew.{group}[{n}]" for n in brew[group]} <= ids
     assert {f"homebrew.masApps.{n}" for n in brew["masApps"]} <= ids
     for key, user in real_baseline["homeUsers"].items():
-        login, _, where = key.partition("@")
+        login, _sep, where = key.partition("@")
         if where in ("all", host):
             assert {f"home.{login}.packages[{p}]" for p in user["packages"]} <= ids
             assert {f"home.{login}.shellAliases.{a}" for a in user["shellAliases"]} <= ids

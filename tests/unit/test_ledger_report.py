@@ -51,6 +51,7 @@ def test_report_has_a_row_per_host_a_plot_and_the_decisions(tmp_path):
         ],
         capture_output=True,
         text=True,
+        check=False,
     )
     assert res.returncode == 0, res.stderr
     md = (out / "index.md").read_text()
