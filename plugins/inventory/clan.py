@@ -10,6 +10,8 @@ version_added: "0.1.0"
 description:
   - Evaluates the clan inventory of a flake with one C(nix eval --json) call and makes every clan machine an
     Ansible host.
+  - With O(source=clan_cli) the same data is read through the clan CLI instead (C(clan select --flake FLAKE
+    SELECTOR), which prints JSON), and mapped to the same hosts, groups and variables.
   - Groups come from the machine's tags and its machine class (clan adds the tags C(all), C(nixos) and C(darwin)).
     Characters that are invalid in Ansible group names are replaced by C(_), so the tag C(zerotier-controller)
     becomes the group C(zerotier_controller).
@@ -38,6 +40,28 @@ options:
       - The flake to evaluate, a local path or a flake reference such as C(github:owner/repo).
       - Defaults to the nearest directory at or above the inventory file that holds a C(flake.nix).
     type: str
+  source:
+    description:
+      - Where the inventory data comes from. C(nix) runs C(nix eval --json) on the flake.
+      - C(clan_cli) runs clan-core's CLI, C(clan select), once per selector (machines, service instance modules,
+        service roles, C(fleet)). The nix_* options then do not apply; the clan CLI cannot take
+        C(--override-input), so offline the flake's own lock must be fetchable.
+    type: str
+    choices: [nix, clan_cli]
+    default: nix
+  clan_bin:
+    description: The clan CLI executable, for O(source=clan_cli).
+    type: str
+    default: clan
+    env:
+      - name: FLEET_CLAN_BIN
+  clan_flags:
+    description:
+      - Extra arguments for every C(clan select) call, for O(source=clan_cli), e.g. C([--option, NAME, VALUE])
+        to set a nix option.
+    type: list
+    elements: str
+    default: []
   nix_bin:
     description: The nix executable.
     type: str
@@ -68,7 +92,8 @@ options:
     type: list
     elements: str
   timeout:
-    description: Seconds the evaluation may take before the inventory fails.
+    description: Seconds the evaluation (with O(source=clan_cli), each C(clan select)) may take before the
+      inventory fails.
     type: int
     default: 120
 """
@@ -85,6 +110,13 @@ groups:
   # holders of a ZeroTier controller role, whatever the instance is called
   zerotier_controllers: "'controller' in (clan_services.values() | flatten)"
 
+---
+# The same inventory through clan-core's CLI
+plugin: fleet.migration.clan
+source: clan_cli
+clan_bin: /opt/clan/bin/clan
+
+---
 # Evaluate another checkout, online, with a longer timeout
 plugin: fleet.migration.clan
 flake: /srv/fleet
@@ -95,6 +127,7 @@ timeout: 300
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 
 from ansible.errors import AnsibleParserError
@@ -105,6 +138,8 @@ from ansible_collections.fleet.migration.plugins.module_utils import clan_invent
 
 # Bumped when the cached document's layout changes.
 _CACHE_FORMAT = 1
+# Lines of the clan CLI's stderr kept in an error message: its own error is last.
+_CLAN_STDERR_TAIL = 25
 # Directories that cannot change what a flake evaluates to but can be large.
 _UNTRACKED_SKIP = {".git", ".venv", ".collections", ".cache", "node_modules", "result"}
 
@@ -156,6 +191,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return data
 
     def _evaluate(self, flake: str) -> dict:
+        if self.get_option("source") == "clan_cli":
+            return self._select_with_clan(flake)
         try:
             return nix_eval.eval_json(
                 ".",
@@ -170,6 +207,56 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except nix_eval.NixError as exc:
             raise AnsibleParserError("fleet.migration.clan: %s" % exc)
 
+    def _select_with_clan(self, flake: str) -> dict:
+        """INVENTORY_APPLY-shaped data from one ``clan select`` per CLAN_SELECTORS entry."""
+        try:
+            ref, local_dir = nix_eval.resolve_flake(flake)
+        except nix_eval.NixError as exc:
+            raise AnsibleParserError("fleet.migration.clan: %s" % exc)
+        clan_bin = self.get_option("clan_bin")
+        if shutil.which(clan_bin) is None:
+            raise AnsibleParserError(
+                "fleet.migration.clan: clan CLI not found: expected the executable '%s' (option clan_bin, env "
+                "FLEET_CLAN_BIN) for source clan_cli, found none on PATH; install clan-core's CLI, set clan_bin to "
+                "its path, or use source: nix" % clan_bin)
+        selected = {}
+        for key, selector in clan_inventory.CLAN_SELECTORS.items():
+            selected[key] = self._clan_select(clan_bin, ref, local_dir, selector)
+        try:
+            return clan_inventory.from_clan_select(selected)
+        except clan_inventory.InventoryDataError as exc:
+            raise AnsibleParserError("fleet.migration.clan: malformed inventory from the clan CLI on flake '%s': %s"
+                                     % (flake, exc))
+
+    def _clan_select(self, clan_bin: str, ref: str, cwd: str | None, selector: str):
+        """The JSON ``clan select`` prints for ``selector``."""
+        argv = [clan_bin, "select", "--flake", ref] + list(self.get_option("clan_flags") or []) + [selector]
+        shown = " ".join(argv)
+        timeout = self.get_option("timeout")
+        try:
+            proc = subprocess.run(argv, capture_output=True, timeout=timeout, cwd=cwd, check=False)
+        except subprocess.TimeoutExpired:
+            raise AnsibleParserError(
+                "fleet.migration.clan: '%s' did not finish within %d seconds; raise the timeout option or check "
+                "that nix can fetch the flake's inputs" % (shown, timeout))
+        except OSError as exc:
+            raise AnsibleParserError("fleet.migration.clan: could not run '%s': %s; set clan_bin to the clan "
+                                     "CLI executable" % (shown, exc))
+        stderr = proc.stderr.decode("utf-8", "replace").strip()
+        if proc.returncode != 0:
+            tail = "\n".join(stderr.splitlines()[-_CLAN_STDERR_TAIL:]) or "(no output on stderr)"
+            raise AnsibleParserError(
+                "fleet.migration.clan: '%s' failed with exit code %d, expected 0; the clan CLI said:\n%s\n"
+                "Run the command with --debug for nix's full trace." % (shown, proc.returncode, tail))
+        stdout = proc.stdout.decode("utf-8", "replace")
+        try:
+            return json.loads(stdout)
+        except ValueError:
+            raise AnsibleParserError(
+                "fleet.migration.clan: '%s' printed output that is not JSON, expected the JSON document of "
+                "selector '%s'; found %r; check that clan_bin is clan-core's CLI"
+                % (shown, selector, stdout.strip()[:200]))
+
     def _fingerprint(self, flake: str) -> str:
         """A digest of everything the evaluation depends on.
 
@@ -179,7 +266,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """
         digest = hashlib.sha256()
         options = [flake, self.get_option("nix_bin"), self.get_option("nix_flags"), self.get_option("nix_offline"),
-                   self.get_option("offline_flags_command"), _CACHE_FORMAT, os.environ.get("FLEET_NIX_ONLINE")]
+                   self.get_option("offline_flags_command"), _CACHE_FORMAT, os.environ.get("FLEET_NIX_ONLINE"),
+                   self.get_option("source"), self.get_option("clan_bin"), self.get_option("clan_flags")]
         digest.update(json.dumps(options, sort_keys=True, default=str).encode())
         if os.path.isdir(flake):
             for rel in self._flake_files(flake):

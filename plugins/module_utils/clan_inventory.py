@@ -53,6 +53,19 @@ in {
 }
 """
 
+# The same data through the clan CLI: `clan select --flake F SELECTOR` prints
+# the JSON of SELECTOR (clan-core pkgs/clan-cli/clan_cli/select.py, selector
+# syntax clan_lib/flake/flake.py parse_selector). Role members are selected as
+# attribute sets and reduced to their names by :func:`from_clan_select`; fields
+# are selected one by one so per-role settings (modules, maybe functions) are
+# never serialised.
+CLAN_SELECTORS = {
+    "machines": "clan.inventory.machines.*.{machineClass,tags,description,deploy}",
+    "modules": "clan.inventory.instances.*.module",
+    "roles": "clan.inventory.instances.*.roles.*.{machines,tags}",
+    "fleet": "fleet.{ports,publicSurface}",
+}
+
 # user@host:port, user and port optional; host may be [v6] bracketed.
 _TARGET_RE = re.compile(r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s:/\[\]]+)(?::(?P<port>\d+))?$")
 _PHASE_RE = re.compile(r"^phase(\d+)$")
@@ -182,3 +195,54 @@ def build_hosts(data: dict) -> dict:
             hostvars.update(parse_target_host(name, target))
         hosts[name] = hostvars
     return hosts
+
+
+def from_clan_select(selected: dict) -> dict:
+    """INVENTORY_APPLY-shaped data from the ``clan select`` results of CLAN_SELECTORS.
+
+    ``selected`` maps each CLAN_SELECTORS key to the JSON its selector printed.
+    The result goes through :func:`build_hosts` (and so :func:`validate`) like
+    the nix source's, so both sources give the same hosts.
+    """
+    for key, expected in (("machines", dict), ("modules", dict), ("roles", dict), ("fleet", dict)):
+        if not isinstance(selected.get(key), expected):
+            raise InventoryDataError(
+                "clan select '%s': expected an attribute set, found %r; check that clan_bin is clan-core's CLI"
+                % (CLAN_SELECTORS[key], selected.get(key)))
+    machines = {}
+    for name, machine in selected["machines"].items():
+        if not isinstance(machine, dict):
+            raise InventoryDataError("machine '%s': expected an attribute set, found %r" % (name, machine))
+        deploy = machine.get("deploy") if isinstance(machine.get("deploy"), dict) else {}
+        machines[name] = {
+            "machineClass": machine.get("machineClass"),
+            "tags": machine.get("tags"),
+            "description": machine.get("description"),
+            "deploy": {"targetHost": deploy.get("targetHost"), "buildHost": deploy.get("buildHost")},
+        }
+    instances = {}
+    for name, roles in selected["roles"].items():
+        if not isinstance(roles, dict):
+            raise InventoryDataError("instance '%s': roles expected an attribute set, found %r" % (name, roles))
+        module = selected["modules"].get(name)
+        instances[name] = {
+            "module": {"name": module.get("name", name), "input": module.get("input")}
+            if isinstance(module, dict) else module,
+            "roles": {role: _member_names(name, role, members) for role, members in roles.items()},
+        }
+    return {"machines": machines, "instances": instances, "fleet": selected["fleet"]}
+
+
+def _member_names(instance: str, role: str, members) -> dict:
+    """``{machines: [names], tags: [names]}`` from a role's selected attribute sets."""
+    if not isinstance(members, dict):
+        raise InventoryDataError("instance '%s': role '%s' expected {machines, tags}, found %r"
+                                 % (instance, role, members))
+    result = {}
+    for key in ("machines", "tags"):
+        value = members.get(key, {})
+        if not isinstance(value, dict):
+            raise InventoryDataError("instance '%s': role '%s' expected %s as an attribute set, found %r"
+                                     % (instance, role, key, value))
+        result[key] = sorted(value)
+    return result

@@ -10,8 +10,10 @@ Upstream (clan-core, pkgs/clan-cli):
   clan_cli/vars/list.py           `list MACHINE`: "gen/var: value" lines, secrets as ********
   clan_lib/vars/check.py          "Missing secret vars:" / "Missing public vars:" report
   clan_lib/vars/_types.py         "Updated var g/v for machines: m" / "Updated secret var g/v for machines: m"
+  clan_lib/ssh/host_key.py        HostKeyCheck: the --host-key-check choices
   clan_lib/vars/public_modules/in_repo.py, secret_modules/sops.py: vars/per-machine/<m>/<g>/<v>/{value,secret}
 Argument parsing uses argparse like upstream, so unknown flags exit 2 with argparse's message.
+tests/integration/test_clan_cli_real.py checks these parsers against the real CLI's argparse tree.
 
 State ($FAKE_CLAN_STATE):
   flake.json   {"machines": {NAME: {"targetHost": ADDR, "toplevel": STORE_PATH, "build_error": TEXT|null,
@@ -35,6 +37,8 @@ import profiles  # noqa: E402
 from _state import host_name, host_root, load_json, log_call, state_dir, unreachable  # noqa: E402
 
 SYSTEM_PROFILE = "nix/var/nix/profiles/system"
+# clan_lib/ssh/host_key.py HostKeyCheck (the choices of --host-key-check).
+HOST_KEY_CHECK = ["strict", "ask", "tofu", "none", "accept-new"]
 
 
 class ClanError(Exception):
@@ -56,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(update)
     update.add_argument("machines", nargs="*", default=[], metavar="MACHINE")
     update.add_argument("--tags", nargs="+", default=[])
-    update.add_argument("--host-key-check", choices=["strict", "ask", "tofu", "none"], default="ask")
+    update.add_argument("--host-key-check", choices=HOST_KEY_CHECK, default="ask")
     update.add_argument("--target-host")
     update.add_argument("--build-host")
     update.add_argument("--upload-inputs", action="store_true")
@@ -66,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(install)
     install.add_argument("--kexec")
     install.add_argument("--no-reboot", action="store_true")
-    install.add_argument("--host-key-check", choices=["strict", "ask", "tofu", "none"], default="ask")
+    install.add_argument("--host-key-check", choices=HOST_KEY_CHECK, default="ask")
     install.add_argument("--build-on", choices=["auto", "local", "remote"])
     install.add_argument("--yes", action="store_true")
     install.add_argument("--update-hardware-config", default="none",
