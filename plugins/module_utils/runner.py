@@ -247,8 +247,20 @@ def fail_from_error(module, error: CommandError, **extra) -> None:
     module.fail_json(msg=str(error), **result)
 
 
+def environment_args() -> dict:
+    """argument_spec entries documented by the fleet.migration.command_environment doc fragment."""
+    return dict(
+        environment=dict(type="dict", default={}),
+        # no_log makes Ansible mask the values in logs and results; runner_for also scrubs them from errors.
+        secret_environment=dict(type="dict", default={}, no_log=True),
+    )
+
+
 def runner_for(module, env: dict | None = None, secrets: list[str] | tuple[str, ...] = ()) -> Runner:
-    """A Runner configured from a module's common ``timeout`` and ``environment`` options."""
+    """A Runner configured from a module's ``timeout``, ``environment`` and ``secret_environment`` options."""
     merged = dict(env or {})
     merged.update(module.params.get("environment") or {})
-    return Runner(timeout=module.params.get("timeout") or DEFAULT_TIMEOUT, env=merged, secrets=secrets)
+    hidden = {name: str(value) for name, value in (module.params.get("secret_environment") or {}).items()}
+    merged.update(hidden)
+    return Runner(timeout=module.params.get("timeout") or DEFAULT_TIMEOUT, env=merged,
+                  secrets=list(secrets) + list(hidden.values()))

@@ -52,9 +52,11 @@ options:
     type: dict
     default: {}
   host_key_check:
-    description: Host key check mode handed to clan (C(--host-key-check)); unset keeps clan's default.
+    description:
+      - Host key check mode handed to clan (C(--host-key-check)); unset keeps clan's default.
+      - C(accept-new) and C(tofu) both trust a host key on first use (C(StrictHostKeyChecking=accept-new)).
     type: str
-    choices: [strict, ask, tofu, none]
+    choices: [strict, ask, accept-new, tofu, none]
   identity_file:
     description: SSH private key used by C(clan machines install) (C(-i)).
     type: path
@@ -91,10 +93,8 @@ options:
     description: Seconds after which a command is stopped and the module fails.
     type: int
     default: 3600
-  environment:
-    description: Extra environment variables for the commands.
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - fleet.migration.command_environment
 notes:
   - Supports check mode and diff mode. The diff shows the generation and system store path before and after.
 seealso:
@@ -177,8 +177,11 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils import clan_cli
+from ansible_collections.fleet.migration.plugins.module_utils.clan_cli import clan_argv
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     CommandError,
+    environment_args,
     fail_from_error,
     runner_for,
 )
@@ -236,13 +239,6 @@ def wait_for_generation(module: AnsibleModule, runner) -> tuple[int | None, str 
             time.sleep(module.params["reboot_poll_interval"])
 
 
-def clan_argv(params: dict, subcommand: list[str]) -> list[str]:
-    argv = [params["clan_bin"]] + subcommand + ["--flake", params["flake"]]
-    for name, value in sorted((params["nix_options"] or {}).items()):
-        argv += ["--option", str(name), str(value)]
-    return argv
-
-
 def update_argv(params: dict) -> list[str]:
     argv = clan_argv(params, ["machines", "update", params["machine"]])
     argv += ["--target-host", params["target_host"]]
@@ -266,14 +262,9 @@ def install_argv(params: dict) -> list[str]:
 
 
 def missing_vars(module: AnsibleModule, runner) -> list[str]:
-    argv = clan_argv(module.params, ["vars", "check", module.params["machine"]])
-    hint = "run `clan vars check %s` by hand to see why it fails" % module.params["machine"]
-    result = runner.run(argv, ok_rcs=(0, 1), hint=hint)
-    output = result.stderr + "\n" + result.stdout
-    # Exit 1 means "vars missing" only after clan printed its report; otherwise it is a ClanError.
-    if result.rc == 1 and "Check results for machine" not in output:
-        raise CommandError("exit", result.argv, result.rc, result.stdout, result.stderr, hint)
-    return re.findall(r"^(?:\[[^\]]*\] )?\s+- (\S+)$", output, re.M)
+    machine = module.params["machine"]
+    return clan_cli.missing_vars(runner, clan_argv(module.params, ["vars", "check", machine]),
+                                 hint="run `clan vars check %s` by hand to see why it fails" % machine)
 
 
 def plan(module: AnsibleModule, runner, before: tuple, result: dict) -> None:
@@ -312,7 +303,7 @@ def run_module() -> None:
             build_host=dict(type="str"),
             nix_flags=dict(type="list", elements="str", default=[]),
             nix_options=dict(type="dict", default={}),
-            host_key_check=dict(type="str", choices=["strict", "ask", "tofu", "none"]),
+            host_key_check=dict(type="str", choices=["strict", "ask", "accept-new", "tofu", "none"]),
             identity_file=dict(type="path"),
             update_hardware_config=dict(type="str", choices=["none", "nixos-generate-config", "nixos-facter"]),
             force=dict(type="bool", default=False),
@@ -322,7 +313,7 @@ def run_module() -> None:
             ssh_bin=dict(type="str", default="ssh"),
             ssh_options=dict(type="list", elements="str", default=["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]),
             timeout=dict(type="int", default=3600),
-            environment=dict(type="dict", default={}),
+            **environment_args(),
         ),
         supports_check_mode=True,
     )

@@ -59,10 +59,8 @@ options:
     description: Seconds after which a command is stopped and the module fails.
     type: int
     default: 900
-  environment:
-    description: Extra environment variables for clan (for example C(SOPS_AGE_KEY_FILE)).
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - fleet.migration.command_environment
 notes:
   - Supports check mode. C(generate) and C(regenerate) then only report what would run.
   - Diff mode is not supported because the values are secret.
@@ -129,14 +127,15 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils import clan_cli
+from ansible_collections.fleet.migration.plugins.module_utils.clan_cli import clan_argv
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     CommandError,
+    environment_args,
     fail_from_error,
     runner_for,
 )
 
-# clan_lib/vars/check.py prints "  - generator/file" under "Missing ... vars:".
-MISSING_LINE = re.compile(r"^(?:\[[^\]]*\] )?\s+- (\S+/\S+)\s*$", re.M)
 # clan_lib/vars/_types.py: "Updated var g/f for machines: m" and "Updated secret var g/f ...".
 UPDATED_LINE = re.compile(r"(?:Updated|Migrated) (?:secret )?var ([^/\s]+)/(\S+) for machines")
 # clan_cli/vars/list.py prints "generator/file: value"; secrets are "********".
@@ -151,9 +150,7 @@ class Clan:
 
     def run(self, sub: list[str], ok_rcs=(0,), hint: str = ""):
         params = self.module.params
-        argv = [params["clan_bin"], "vars"] + sub + ["--flake", params["flake"]]
-        for name, value in sorted((params["nix_options"] or {}).items()):
-            argv += ["--option", str(name), str(value)]
+        argv = clan_argv(params, ["vars"] + sub)
         # clan's generate log carries public values: keep them out of results and errors.
         result = self.runner.run(argv, ok_rcs=ok_rcs, hint=hint)
         self.cmds.append(result.cmd)
@@ -164,15 +161,11 @@ class Clan:
         found: list[str] = []
         for generator in generators or [None]:
             sub = ["check", machine] + (["--generator", generator] if generator else [])
-            result = self.run(sub, ok_rcs=(0, 1), hint="run `clan vars check %s` by hand; a generator name that "
-                              "does not exist for %s fails here" % (machine, machine))
-            output = result.stderr + "\n" + result.stdout
-            # Exit 1 means "vars missing" only after clan printed its report; otherwise it is a ClanError.
-            if result.rc == 1 and "Check results for machine" not in output:
-                raise CommandError("exit", result.argv, result.rc, result.stdout, result.stderr,
-                                   "run `clan vars check %s` by hand; a generator name that does not exist for %s "
-                                   "fails here" % (machine, machine))
-            found += [v for v in MISSING_LINE.findall(output) if v not in found]
+            argv = clan_argv(self.module.params, ["vars"] + sub)
+            reported = clan_cli.missing_vars(self.runner, argv, hint="run `clan vars check %s` by hand; a generator "
+                                             "name that does not exist for %s fails here" % (machine, machine))
+            self.cmds.append(self.runner.history[-1].cmd)
+            found += [v for v in reported if v not in found]
         return found
 
     def listing(self) -> list[dict]:
@@ -243,7 +236,7 @@ def run_module() -> None:
             nix_options=dict(type="dict", default={}),
             clan_bin=dict(type="str", default="clan"),
             timeout=dict(type="int", default=900),
-            environment=dict(type="dict", default={}),
+            **environment_args(),
         ),
         supports_check_mode=True,
     )

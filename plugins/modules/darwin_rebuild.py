@@ -53,10 +53,8 @@ options:
     description: Seconds after which a command is stopped and the module fails.
     type: int
     default: 3600
-  environment:
-    description: Extra environment variables for darwin-rebuild.
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - fleet.migration.command_environment
 notes:
   - Supports check mode and diff mode. darwin-rebuild prints no closure difference, so the diff shows the
     generation and the system store path before and after.
@@ -132,6 +130,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     CommandError,
+    environment_args,
     fail_from_error,
     runner_for,
 )
@@ -208,7 +207,7 @@ def run_module() -> None:
             profile=dict(type="path", default="/nix/var/nix/profiles/system"),
             darwin_rebuild_bin=dict(type="str", default="darwin-rebuild"),
             timeout=dict(type="int", default=3600),
-            environment=dict(type="dict", default={}),
+            **environment_args(),
         ),
         required_if=[("action", "build", ["host"]), ("action", "switch", ["host"]), ("action", "check", ["host"])],
         supports_check_mode=True,

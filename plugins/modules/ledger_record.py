@@ -15,8 +15,14 @@ description:
   - The ledger is append-only; SQLite triggers refuse every UPDATE and DELETE,
     so a recorded row can never be rewritten. Each write is one transaction.
   - "Run it on the controller (C(delegate_to: localhost)): the ledger lives there."
-  - In check mode nothing is written and the module reports C(changed=true),
-    because a real run would append a row.
+  - The module always reports C(changed=false); RV(recorded) says whether a row
+    was written. Recording evidence changes the controller's ledger, not the
+    host, and the verify and gate steps append evidence on every run by design
+    (that is how stability accumulates), so counting it as a change would keep
+    every host's C(changed) count above zero and hide real changes: a second
+    converge must change nothing. Deciding this here rather than with
+    C(changed_when) at each caller keeps it in one place.
+  - In check mode nothing is written (RV(recorded=false)).
 options:
   ledger_path:
     description:
@@ -88,6 +94,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+recorded:
+  description: Whether the event was appended to the ledger; false in check mode.
+  returned: always
+  type: bool
+  sample: true
 id:
   description: Row id of the appended event; absent in check mode.
   returned: success and not check mode
@@ -135,7 +146,9 @@ def main() -> None:
     params = module.params
     path = os.path.abspath(params["ledger_path"] or default_path())
     event = {k: params[k] for k in ("kind", "host", "phase", "check", "ok", "evidence", "details", "run_id")}
-    result = dict(changed=True, ledger_path=path, event=event)
+    # changed stays false: the ledger is the controller's record of what was
+    # observed, not a change to the host (see DOCUMENTATION).
+    result = dict(changed=False, recorded=False, ledger_path=path, event=event)
     if module.check_mode:
         module.exit_json(**result)
     try:
@@ -150,6 +163,7 @@ def main() -> None:
                 details=params["details"],
                 run_id=params["run_id"],
             )
+        result["recorded"] = True
     except (LedgerError, OSError, sqlite3.Error) as exc:
         module.fail_json(
             msg=f"{params['host']}: could not record {params['kind']} {params['check']!r} in the ledger {path}: {exc}",

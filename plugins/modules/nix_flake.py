@@ -57,10 +57,8 @@ options:
     description: Seconds after which nix is stopped and the module fails.
     type: int
     default: 600
-  environment:
-    description: Extra environment variables for nix.
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - fleet.migration.command_environment
 notes:
   - Supports check mode. eval and check never change anything. build changes something only when O(out_link) moves.
   - Diff mode is supported for build with O(out_link).
@@ -138,7 +136,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.migration.plugins.module_utils import nix_eval
-from ansible_collections.fleet.migration.plugins.module_utils.runner import CommandError, Runner
+from ansible_collections.fleet.migration.plugins.module_utils.runner import CommandError, environment_args, runner_for
 
 BUILD_ERROR = "build_error"
 
@@ -175,7 +173,7 @@ def run_module() -> None:
             out_link=dict(type="path"),
             nix_bin=dict(type="str", default="nix"),
             timeout=dict(type="int", default=600),
-            environment=dict(type="dict", default={}),
+            **environment_args(),
         ),
         required_if=[("action", "eval", ["attr"]), ("action", "build", ["attr"])],
         supports_check_mode=True,
@@ -183,7 +181,7 @@ def run_module() -> None:
     params = module.params
     action = params["action"]
     result = dict(changed=False, cmd=[])
-    runner = Runner(timeout=params["timeout"], env=params["environment"])
+    runner = runner_for(module)
     try:
         flake_ref, flake_dir = nix_eval.resolve_flake(params["flake"])
         flags = nix_eval.offline_flags(flake_dir, params["offline"]) + list(params["nix_flags"])
@@ -231,7 +229,10 @@ def run_module() -> None:
                         result["diff"] = dict(before="%s -> %s\n" % (params["out_link"], before),
                                               after="%s -> %s\n" % (params["out_link"], after))
     except nix_eval.NixError as error:
-        module.fail_json(msg=str(error), error=error.to_dict(), **result)
+        # nix echoes its environment's settings in some errors (NIX_CONFIG): scrub the secret ones.
+        details = {key: runner.scrub(value) if isinstance(value, (str, list)) else value
+                   for key, value in error.to_dict().items()}
+        module.fail_json(msg=runner.scrub(str(error)), error=details, **result)
     module.exit_json(**result)
 
 

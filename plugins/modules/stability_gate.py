@@ -17,6 +17,9 @@ description:
   - Evaluation only reads the ledger and runs in check mode. Outside check mode,
     with O(record=true), the decision is appended to the ledger, one row per
     subject host, with every assert as evidence.
+  - The module always reports C(changed=false); RV(recorded_ids) lists the rows
+    written. A decision is evidence on the controller, not a change to a host
+    (see M(fleet.migration.ledger_record) for why).
   - "Run it on the controller (C(delegate_to: localhost), C(run_once: true))."
   - "A host's stability is measured from evidence: from the deployment that
     started its current generation to its latest healthy check, and zero once
@@ -265,7 +268,6 @@ def main() -> None:
         if p["record"] and spec.subjects and not module.check_mode:
             with Ledger(path) as ledger:
                 out["recorded_ids"] = record_gate(ledger, result, run_id=p["run_id"])
-            out["changed"] = True
     except (LedgerError, OSError, sqlite3.Error) as exc:
         module.fail_json(msg=f"phase {p['phase']} {p['gate_name']}: could not read the ledger {path}: {exc}")
     if not result.passed and p["fail_on_nogo"]:

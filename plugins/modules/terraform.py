@@ -56,7 +56,16 @@ options:
     default: []
     aliases: [variables_file]
   variables:
-    description: Variables passed as C(-var NAME=VALUE). Put secrets in O(environment) as C(TF_VAR_NAME) instead.
+    description:
+      - Variables passed as C(-var NAME=VALUE). They appear on the command line and in the returned RV(command), so
+        put secret values in O(sensitive_variables) instead.
+    type: dict
+    default: {}
+  sensitive_variables:
+    description:
+      - Secret variables (state passphrase, API tokens). Each is handed to the binary as the environment variable
+        C(TF_VAR_<NAME>), never on the command line, and its value is removed from every output, error and log.
+      - A value that is a list, dict or bool is passed as JSON, as tofu expects for complex C(TF_VAR_) values.
     type: dict
     default: {}
   workspace:
@@ -121,7 +130,11 @@ options:
     type: int
     default: 3600
   environment:
-    description: Extra environment variables, for example C(TF_VAR_state_passphrase), C(HCLOUD_TOKEN). Values are kept out of logs and output.
+    description:
+      - Extra environment variables, for example provider credentials such as C(HCLOUD_TOKEN).
+      - Values are treated as secrets. Ansible masks every occurrence of each value in the result, so a short
+        non-secret value (C(TF_LOG=1)) would mask unrelated text as well. Keep such settings in the task's own
+        C(environment) keyword instead.
     type: dict
     default: {}
 notes:
@@ -140,8 +153,9 @@ EXAMPLES = r"""
     project_path: "{{ playbook_dir }}/../.cache/terraform/hetzner"
     config_json: "{{ playbook_dir }}/../.cache/terranix/hetzner.tf.json"
     protected_resources: [hcloud_server.cinnabar]
+    sensitive_variables:
+      state_passphrase: "{{ lookup('ansible.builtin.pipe', 'clan vars get cinnabar terraform-state/passphrase') }}"
     environment:
-      TF_VAR_state_passphrase: "{{ lookup('ansible.builtin.pipe', 'clan vars get cinnabar terraform-state/passphrase') }}"
       HCLOUD_TOKEN: "{{ hcloud_token }}"
   delegate_to: localhost
 
@@ -251,6 +265,11 @@ NO_CHANGES = 0
 CHANGES = 2
 
 
+def var_value(value) -> str:
+    """A variable value as tofu reads it from -var or TF_VAR_: complex values (and bools) as JSON."""
+    return json.dumps(value) if isinstance(value, (dict, list, bool)) else str(value)
+
+
 class Tofu:
     def __init__(self, module: AnsibleModule, runner) -> None:
         self.module = module
@@ -307,7 +326,7 @@ class Tofu:
         words += ["-target=%s" % target for target in params["targets"]]
         words += ["-var-file=%s" % path for path in params["variables_files"]]
         for key, value in sorted(params["variables"].items()):
-            words.append("-var=%s=%s" % (key, value if not isinstance(value, (dict, list, bool)) else json.dumps(value)))
+            words.append("-var=%s=%s" % (key, var_value(value)))
         if params["parallelism"] is not None:
             words.append("-parallelism=%d" % params["parallelism"])
         hint = "fix the configuration or variables; `%s plan` in %s shows the same error" % (
@@ -381,6 +400,7 @@ def run_module() -> None:
             targets=dict(type="list", elements="str", default=[]),
             variables_files=dict(type="list", elements="path", default=[], aliases=["variables_file"]),
             variables=dict(type="dict", default={}),
+            sensitive_variables=dict(type="dict", default={}, no_log=True),
             workspace=dict(type="str", default="default"),
             backend_config=dict(type="dict", default={}, no_log=True),
             backend_config_files=dict(type="list", elements="path", default=[]),
@@ -407,8 +427,11 @@ def run_module() -> None:
         else:
             module.fail_json(msg="terraform: project_path %s is not a directory; create it or pass config_json so the "
                                  "module creates it" % project)
-    secrets = [str(v) for v in params["environment"].values()] + [str(v) for v in params["backend_config"].values()]
-    runner = runner_for(module, env={"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}, secrets=secrets)
+    # Sensitive variables travel as TF_VAR_* so they never show up in argv (ps, `command`, error messages).
+    tf_vars = {"TF_VAR_%s" % name: var_value(value) for name, value in params["sensitive_variables"].items()}
+    secrets = ([str(v) for v in params["environment"].values()] + [str(v) for v in params["backend_config"].values()]
+               + list(tf_vars.values()))
+    runner = runner_for(module, env=dict({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}, **tf_vars), secrets=secrets)
     tofu = Tofu(module, runner)
     result = dict(changed=False, workspace=params["workspace"], command=tofu.commands)
     backup, config_created = None, False

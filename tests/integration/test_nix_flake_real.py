@@ -2,6 +2,7 @@
 tiny flake written per test (a derivation whose builder is /bin/sh, which builds without any binary cache)."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -70,6 +71,8 @@ def test_missing_nix_binary(tiny):
     flake = tiny[0]
     result = run_module("nix_flake", dict(flake=str(flake), attr="value", nix_bin="nix-not-installed", offline="never"))
     assert result["failed"] and result["error"]["kind"] == "nix_missing"
+    assert "nix not found: expected the 'nix-not-installed' executable on PATH" in result["msg"]
+    assert "install nix (scripts/setup does it) or set nix_bin to its path" in result["msg"]
 
 
 def test_eval_timeout(tiny, tmp_path):
@@ -116,3 +119,37 @@ def test_build_failure_is_build_error(tiny):
     assert result["failed"] and result["error"]["kind"] == "build_error"
     assert "the build script failed" in result["msg"]
     assert "nix log" in result["msg"]
+
+
+def test_flake_check_failure_is_structured(tmp_path):
+    flake = tmp_path / "failing"
+    flake.mkdir()
+    (flake / "flake.nix").write_text('{ outputs = _: { checks.x86_64-linux.bad = throw "fleet check exploded"; }; }\n')
+    result = run_module("nix_flake", dict(flake=str(flake), action="check", offline="never", nix_flags=["--no-build"]))
+    assert result["failed"] and result["error"]["kind"] == "eval_error"
+    assert result["msg"].startswith("nix flake check failed (exit 1) for '%s':\n" % flake)
+    assert "fleet check exploded" in result["msg"]
+    assert result["msg"].endswith("fix the flake so that it evaluates, then rerun")
+
+
+def test_eval_output_that_is_not_json(tiny, tmp_path):
+    fake_nix = tmp_path / "nix-prints-text"
+    fake_nix.write_text("#!/bin/sh\necho not json\n")
+    fake_nix.chmod(0o755)
+    flake = tiny[0]
+    result = run_module("nix_flake", dict(flake=str(flake), attr="value", nix_bin=str(fake_nix), offline="never"))
+    assert result["failed"] and result["error"]["kind"] == "bad_output"
+    assert result["msg"] == ("nix printed no JSON for '%s#value': found 'not json\\n'; check nix_flags for options "
+                             "that change the output" % flake)
+
+
+def test_secret_environment_is_scrubbed_from_nix_errors(tiny, tmp_path):
+    fake_nix = tmp_path / "nix-echoes-config"
+    fake_nix.write_text('#!/bin/sh\necho "error: bad setting in NIX_CONFIG: $NIX_CONFIG" >&2\nexit 1\n')
+    fake_nix.chmod(0o755)
+    token = "github.com=ghp_notarealtoken0123456789"
+    result = run_module("nix_flake", dict(flake=str(tiny[0]), attr="value", nix_bin=str(fake_nix), offline="never",
+                                          secret_environment={"NIX_CONFIG": "access-tokens = " + token}))
+    assert result["failed"] and result["error"]["kind"] == "eval_error"
+    assert "bad setting in NIX_CONFIG: ********" in result["msg"], "NIX_CONFIG did not reach nix, or was not scrubbed"
+    assert token not in json.dumps(result)

@@ -60,7 +60,7 @@ def test_go_is_recorded(tmp_path):
     seed(path, 10)
     rc, result = run_module("fleet.migration.stability_gate", args(path), tmp_path)
     assert rc == 0, result.get("msg")
-    assert result["decision"] == "GO" and result["changed"] is True and len(result["recorded_ids"]) == 1
+    assert result["decision"] == "GO" and result["changed"] is False and len(result["recorded_ids"]) == 1
     with L.Ledger(str(path)) as led:
         assert L.latest_gate(led, "rosegold", 3).ok
 

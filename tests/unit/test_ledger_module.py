@@ -59,7 +59,9 @@ def test_records_one_row_with_evidence(tmp_path):
         tmp_path,
     )
     assert rc == 0, result
-    assert result["changed"] is True and isinstance(result["id"], int)
+    # Evidence on the controller is not a change to the host: a second converge
+    # must report changed=0 even though every run appends evidence.
+    assert result["changed"] is False and result["recorded"] is True and isinstance(result["id"], int)
     with L.Ledger(str(path)) as led:
         [event] = led.events()
     assert (event.kind, event.host, event.phase, event.check, event.ok) == (
@@ -72,7 +74,7 @@ def test_records_one_row_with_evidence(tmp_path):
     assert event.evidence == {"peers": 2} and event.details == "2 peers online"
 
 
-def test_check_mode_records_nothing_and_reports_changed(tmp_path):
+def test_check_mode_records_nothing(tmp_path):
     path = tmp_path / "l.sqlite"
     rc, result = run_module(
         "fleet.migration.ledger_record",
@@ -81,7 +83,7 @@ def test_check_mode_records_nothing_and_reports_changed(tmp_path):
         "--check",
     )
     assert rc == 0, result
-    assert result["changed"] is True and "id" not in result
+    assert result["changed"] is False and result["recorded"] is False and "id" not in result
     assert not path.exists()
 
 

@@ -234,3 +234,35 @@ def test_build_without_store_path_is_bad_output(clan, tmp_path):
     result = run_module("clan_machine", clan.args(clan_bin=quiet), check_mode=True)
     assert result["failed"] and result["error_kind"] == "bad_output"
     assert "expected a /nix/store path on stdout, found none" in result["msg"]
+
+
+@pytest.mark.parametrize("mode", ["accept-new", "tofu"])
+def test_host_key_check_trust_on_first_use_modes_reach_clan(clan, mode):
+    # clan_lib/ssh/host_key.py accepts both spellings; the fake rejects anything else like clan's argparse does.
+    profiles.set_path(clan.profile(), TOPLEVEL_A)
+    result = run_module("clan_machine", clan.args(host_key_check=mode))
+    assert not result["failed"], result.get("msg")
+    update = [c for c in clan.calls() if c[:3] == ["clan", "machines", "update"]][0]
+    assert update[update.index("--host-key-check") + 1] == mode
+
+
+def test_check_mode_build_failure_says_what_to_fix(clan):
+    profiles.set_path(clan.profile(), TOPLEVEL_A)
+    run_module("clan_machine", clan.args())  # generates the vars, so check mode goes on to build
+    clan.config["machines"]["web"]["build_error"] = "error: attribute 'bar' missing"
+    clan.save()
+    result = run_module("clan_machine", clan.args(), check_mode=True)
+    assert result["failed"] and result["rc"] == 1
+    assert "`clan machines build web --flake %s --no-link` failed with exit code 1" % clan.flake in result["msg"]
+    assert "attribute 'bar' missing" in result["msg"]
+    assert "What to do: fix the configuration of web so that `clan machines build web` succeeds" in result["msg"]
+
+
+def test_secret_environment_reaches_clan_and_never_the_result(clan, tmp_path):
+    profiles.set_path(clan.profile(), TOPLEVEL_A)
+    leaky = _script(tmp_path / "bin" / "leaky-clan", 'echo "key is $SOPS_AGE_KEY" >&2\nexit 1\n')
+    secret = "not-a-real-age-identity-0123456789"
+    result = run_module("clan_machine", clan.args(clan_bin=leaky, secret_environment={"SOPS_AGE_KEY": secret}))
+    assert result["failed"]
+    assert "key is ********" in result["msg"], "the variable did not reach clan, or was not scrubbed"
+    assert secret not in json.dumps(result)

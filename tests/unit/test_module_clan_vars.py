@@ -154,3 +154,10 @@ def test_generate_that_leaves_vars_missing_fails(clan):
     assert result["failed"]
     assert result["msg"] == ("machine web: clan vars generate ran but vars are still missing: openssh/ssh.id_ed25519, "
                              "openssh/ssh.id_ed25519.pub; run `clan vars generate web` by hand to see why")
+
+
+def test_list_of_unknown_machine_says_what_to_run(clan):
+    result = run_module("clan_vars", dict(clan.args(machine="ghost"), action="list"))
+    assert result["failed"]
+    assert "Machine 'ghost' not found" in result["msg"]
+    assert "What to do: run `clan vars list ghost` by hand" in result["msg"]

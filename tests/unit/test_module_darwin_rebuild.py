@@ -161,3 +161,39 @@ def test_switch_requires_host(darwin):
 def test_unknown_flag_is_reported(darwin):
     result = run_module("darwin_rebuild", darwin.args(nix_flags=["--bogus"]))
     assert result["failed"] and "unknown option '--bogus'" in result["stdout"]
+
+
+def _wrapper(path, fail_on: str, message: str) -> str:
+    """darwin-rebuild that fails with `message` when called with `fail_on`, else runs the fake."""
+    path.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = "%s" ] && { echo "%s" >&2; exit 1; }; done\n'
+                    'exec darwin-rebuild "$@"\n' % (fail_on, message))
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_build_failure_says_what_to_fix(darwin):
+    darwin.configure(SYS_B, error="error: undefined variable 'pkgs'")
+    result = run_module("darwin_rebuild", darwin.args(action="build"))
+    assert result["failed"] and result["rc"] == 1
+    assert "`darwin-rebuild build --flake '/work/fleet#blackphos'` failed with exit code 1" in result["msg"]
+    assert "undefined variable 'pkgs'" in result["msg"]
+    assert "What to do: fix darwinConfigurations.blackphos in /work/fleet so that it builds" in result["msg"]
+
+
+def test_list_generations_failure_names_the_profile(darwin, tmp_path):
+    binary = _wrapper(tmp_path / "dr-list", "--list-generations", "error: opening profile: Permission denied")
+    result = run_module("darwin_rebuild", darwin.args(darwin_rebuild_bin=binary))
+    assert result["failed"] and "Permission denied" in result["msg"]
+    assert "What to do: check that %s is the nix-darwin system profile" % darwin.profile in result["msg"]
+
+
+def test_rollback_failure_points_at_the_tool_error(darwin, tmp_path):
+    run_module("darwin_rebuild", darwin.args())
+    darwin.configure(SYS_B)
+    run_module("darwin_rebuild", darwin.args())
+    binary = _wrapper(tmp_path / "dr-rollback", "--rollback", "error: switching generation: disk full")
+    result = run_module("darwin_rebuild", darwin.args(action="rollback", darwin_rebuild_bin=binary))
+    assert result["failed"] and "disk full" in result["msg"]
+    assert "--rollback` failed with exit code 1" in result["msg"]
+    assert "What to do: read darwin-rebuild's error above" in result["msg"]
+    assert profiles.current(darwin.profile) == 2

@@ -280,6 +280,8 @@ def test_init_failure_is_not_retried_forever(tf):
     result = run_module("terraform", tf.args(require_state_encryption=False))
     assert result["failed"] and "`tofu init -input=false -no-color` failed with exit code 1" in result["msg"]
     assert "Invalid JSON syntax" in result["msg"]
+    assert ("What to do: fix the backend configuration or provider requirements so that `tofu init` succeeds in %s"
+            % tf.project) in result["msg"]
 
 
 def test_refuses_destroy_without_state_encryption(tf):
@@ -316,3 +318,38 @@ def test_tofu_refuses_prevent_destroy_still_in_config(tf):
     result = run_module("terraform", tf.args(state="absent", force_destroy_protected=True))
     assert result["failed"] and result["rc"] == 1
     assert "Instance cannot be destroyed" in result["msg"] and "lifecycle.prevent_destroy" in result["msg"]
+
+
+def test_sensitive_variables_reach_tofu_as_tf_var_never_argv(tf):
+    tf.render({"cinnabar": "cx53"})
+    result = run_module("terraform", tf.args(environment={}, sensitive_variables={"state_passphrase": PASSPHRASE}))
+    assert not result["failed"], result.get("msg")
+    # The fake derives the state key from the passphrase it was given: an encrypted state proves tofu received it.
+    assert "encrypted_data" in (tf.project / "terraform.tfstate").read_text()
+    assert result["encryption"] == "config.tf.json: OpenTofu state encryption (enforced)"
+    assert not any(PASSPHRASE in arg for call in tf.calls() for arg in call), "the secret was on a command line"
+    assert PASSPHRASE not in json.dumps(result)
+
+
+def test_plain_variables_go_on_the_command_line(tf):
+    tf.render({"cinnabar": "cx53"})
+    doc = json.loads(tf.config.read_text())
+    doc["variable"]["labels"] = {"type": "map(string)", "default": {}}
+    tf.config.write_text(json.dumps(doc))
+    result = run_module("terraform", tf.args(state="planned", variables={"labels": {"fleet": "yes"}}))
+    assert not result["failed"], result.get("msg")
+    plan = [c for c in tf.calls() if c[1] == "plan"][-1]
+    assert '-var=labels={"fleet": "yes"}' in plan
+
+
+def test_apply_failure_says_state_keeps_what_was_created(tf, tmp_path):
+    tf.render({"cinnabar": "cx53"})
+    wrapper = tmp_path / "tofu-apply-fails"
+    wrapper.write_text('#!/bin/sh\nif [ "$1" = apply ]; then echo "Error: creating server: rate limited" >&2; '
+                       'exit 1; fi\nexec tofu "$@"\n')
+    wrapper.chmod(0o755)
+    result = run_module("terraform", tf.args(binary=str(wrapper)))
+    assert result["failed"] and result["rc"] == 1
+    assert "apply -input=false -no-color -auto-approve" in result["msg"] and "rate limited" in result["msg"]
+    assert ("What to do: read the provider's error above; resources created before the failure are in the state, "
+            "so rerun after fixing it") in result["msg"]

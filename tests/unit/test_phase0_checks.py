@@ -7,6 +7,8 @@ nothing checks.
 """
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.fleet.migration.plugins.module_utils import phase0
 
 SEVERITIES = {"a": "blocking", "nixos_evaluates": "condition"}
@@ -85,3 +87,34 @@ def test_flake_nix_with_logic_in_outputs_fails():
     good = ("{ inputs = { }; outputs = inputs: inputs.flake-parts.lib.mkFlake { inherit inputs; }"
             " (inputs.import-tree ./modules); }")
     assert phase0.check_flake_structure(good, {"modules/a.nix": "function", "modules/_lib.nix": "ignored"})["ok"]
+
+
+GONE = phase0.Missing("nix evaluation failed: gone")
+
+
+@pytest.mark.parametrize("check, expected, hint", [
+    (lambda: phase0.check_flake_structure(GONE, {}),
+     "flake.nix outputs = inputs: inputs.flake-parts.lib.mkFlake { inherit inputs; } (inputs.import-tree ./modules)",
+     "keep logic out of flake.nix; put each aspect in its own file under modules/; git add new files "
+     "(git add -N is enough); prefix helper files that are not modules with _"),
+    (lambda: phase0.check_seed_machines({"srv": {"class": "nixos"}}, GONE),
+     "clan inventory has the 1 seed machines with their class and phase tag",
+     "add or fix the machine in modules/clan/inventory/machines.nix (machineClass, tags phaseN)"),
+    (lambda: phase0.check_machine_configurations(GONE, {}, []),
+     "every inventory machine <m> of class <c>: modules/machines/<c>/<m>.nix defines clan.machines.<m>",
+     "create modules/machines/<class>/<machine>.nix setting clan.machines.<machine> (and git add it)"),
+    (lambda: phase0.check_service_requirement("sshd", {"modules": ["sshd"], "role": "server"}, GONE, {}),
+     "sshd", "fix modules/clan/inventory/instances/"),
+    (lambda: phase0.check_generators({"sshd": ["openssh"]}, GONE, {}, []),
+     "fleet.generators declares ['openssh'], each with files and a script in the repository",
+     "declare the generator in modules/vars/generators.nix and add its script under vars/generators/"),
+    (lambda: phase0.check_configurations_evaluate("darwin", GONE, {}, offline=True),
+     "darwinConfigurations.<m>.config evaluates for every darwin machine",
+     "run `nix eval .#darwinConfigurations.<m>.config.networking.hostName --show-trace` and fix the module it names"),
+])
+def test_missing_evidence_fails_closed_saying_what_was_expected_and_what_to_do(check, expected, hint):
+    res = check()
+    assert res["ok"] is False
+    assert res["found"] == "no evidence: nix evaluation failed: gone"
+    assert res["expected"].startswith(expected)
+    assert res["hint"] == hint

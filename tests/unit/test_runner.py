@@ -16,6 +16,7 @@ from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     fail_from_error,
     parse_json,
     parse_json_lines,
+    runner_for,
     tail,
 )
 
@@ -145,3 +146,19 @@ def test_fail_from_error_passes_structure():
         fail_from_error(module, error, extra=1)
     assert module.kw["rc"] == 4 and module.kw["extra"] == 1 and module.kw["error_kind"] == "exit"
     assert "failed with exit code 4" in module.kw["msg"]
+
+
+def test_runner_for_merges_environment_and_scrubs_secret_environment():
+    class Module:
+        params = {"timeout": 7, "environment": {"PLAIN": "visible-value", "SHARED": "plain"},
+                  "secret_environment": {"SHARED": "hidden-secret-value"}}
+
+    runner = runner_for(Module(), env={"BASE": "1"})
+    assert runner.timeout == 7
+    env = runner.environment()
+    assert (env["BASE"], env["PLAIN"], env["SHARED"]) == ("1", "visible-value", "hidden-secret-value")
+    with pytest.raises(CommandError) as info:
+        runner.run([PY, "-c", "import os, sys; sys.stderr.write(os.environ['SHARED'] + ' ' + os.environ['PLAIN']); "
+                              "raise SystemExit(2)"])
+    assert "hidden-secret-value" not in str(info.value) and "hidden-secret-value" not in info.value.stderr
+    assert REDACTED + " visible-value" in str(info.value)
