@@ -12,13 +12,13 @@ over the local connection.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from support import ansible_json
 from support import nix as nixsupport
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,9 +58,7 @@ def plugin_inventory() -> dict:
         assert proc.returncode == 0, f"ansible-inventory failed:\n{proc.stderr[-3000:]}"
         # --export keeps group_vars on their groups (the static inventory links
         # the real group_vars instead) but marks plugin strings as unsafe.
-        _CACHE["_plugin_inventory"] = json.loads(
-            proc.stdout, object_hook=lambda o: o["__ansible_unsafe"] if set(o) == {"__ansible_unsafe"} else o
-        )
+        _CACHE["_plugin_inventory"] = ansible_json.loads(proc.stdout)
     return _CACHE["_plugin_inventory"]
 
 

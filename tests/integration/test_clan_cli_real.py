@@ -23,6 +23,7 @@ import pytest
 
 from support import clan_cli
 from support import nix as nixsupport
+from support.ansible_json import unwrap  # noqa: E402
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
@@ -110,15 +111,6 @@ def inventory_list(tmp_path: Path, name: str, config: str) -> dict:
     return unwrap(json.loads(proc.stdout))
 
 
-def unwrap(value):
-    """ansible-inventory marks plugin strings as unsafe: {"__ansible_unsafe": "x"} -> "x"."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
 
 
 def test_clan_cli_source_equals_nix_source(clan, tmp_path):

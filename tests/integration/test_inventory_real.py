@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from support import nix as nixsupport
+from support.ansible_json import unwrap  # noqa: E402
 
 pytestmark = pytest.mark.nix
 
@@ -30,15 +31,6 @@ services: builtins.foldl' (acc: svc: acc // builtins.mapAttrs (inst: i:
 """
 
 
-def unwrap(value):
-    """ansible-inventory marks plugin strings as unsafe: {"__ansible_unsafe": "x"} -> "x"."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory, nix_eval
+from support.ansible_json import unwrap  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_INVENTORY = Path(sys.executable).with_name("ansible-inventory")
@@ -96,15 +97,6 @@ def listed(proc) -> dict:
     return unwrap(json.loads(proc.stdout))
 
 
-def unwrap(value):
-    """ansible-inventory marks strings from plugins as unsafe: {"__ansible_unsafe": "x"} -> "x"."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
 
 
 def one_line(text: str) -> str:
