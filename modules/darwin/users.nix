@@ -6,13 +6,9 @@
 # (home-manager needs users.users.<name>.home).
 { config, lib, ... }:
 let
-  users = config.flake.fleet.users;
-  admins = lib.attrNames (lib.filterAttrs (_: u: u.admin) users);
-  adminName =
-    if lib.length admins == 1 then
-      lib.head admins
-    else
-      throw "modules/users: expected exactly one user with admin = true, found ${toString (lib.length admins)} (${toString admins}); mark the workstation admin in modules/users/<name>.nix";
+  inherit (config.flake.fleet) users;
+  # The one user with admin = true (modules/users/admin.nix).
+  adminName = config.flake.fleet.admin;
   # The inventory instance declaring the admin (convention: users-<name>).
   # Its settings are a deferred module, so only the instance itself is read here.
   adminInstance = (config.flake.clan.inventory.instances or { })."users-${adminName}" or null;

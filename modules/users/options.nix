@@ -1,5 +1,6 @@
 # Declares `flake.fleet.users`: who uses the workstations. The user facts live in
-# one file per user (modules/users/<name>.nix); the darwin `users` and
+# one file per user (modules/users/<name>.nix; admin.nix is not a user, it
+# derives `flake.fleet.admin` from them); the darwin `users` and
 # `home-manager` aspects and the tests read them from here.
 { lib, ... }:
 let

@@ -2,7 +2,7 @@
 # (sopsIdentifier admin-user), so it signs with the admin's key.
 { config, ... }:
 let
-  admin = config.flake.fleet.users.crs58;
+  admin = config.flake.fleet.users.${config.flake.fleet.admin};
 in
 {
   flake.fleet.users.runner = {

@@ -19,8 +19,8 @@ description:
     was written. Recording evidence changes the controller's ledger, not the
     host, and the verify and gate steps append evidence on every run by design
     (that is how stability accumulates), so counting it as a change would keep
-    every host's C(changed) count above zero and hide real changes: a second
-    converge must change nothing. Deciding this here rather than with
+    every host's C(changed) count above zero and hide real changes, while a
+    second converge must change nothing. Deciding this here rather than with
     C(changed_when) at each caller keeps it in one place.
   - In check mode nothing is written (RV(recorded=false)).
 options:

@@ -12,6 +12,7 @@ evidence is seeded instead; they are tested by their own engineers.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -66,9 +67,25 @@ def seed(env, hosts, minutes_ago, gate_go=False):
     )
 
 
+def recap_changed(stdout: str) -> dict[str, int]:
+    """changed=N per host from ansible-playbook's PLAY RECAP."""
+    recap = stdout.rsplit("PLAY RECAP", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+:\s.*?\bchanged=(\d+)", recap, re.M)}
+
+
 def gate_rows(env, phase, name="gate"):
     with H.ledger_mod.Ledger(str(env["ledger"]), create=False) as led:
         return [e for e in led.events(kind="gate", phase=phase) if e.check == name]
+
+
+def test_the_shared_steps_alone_refuse_without_a_phase(env):
+    res = run(env, "phase-steps.yml")
+    assert res.returncode != 0
+    assert (
+        "localhost: phase: expected fleet_phase_number set to a phase number (run playbooks/phaseN.yml, "
+        "which sets it); found undefined."
+    ) in res.stdout
+    assert not env["ledger"].exists()
 
 
 def test_phase3_refuses_without_the_phase2_gate_and_deploys_nothing(env):
@@ -92,6 +109,8 @@ def test_phase3_gate_says_go_on_seeded_evidence_and_records_it(env):
     seed(env, H.hosts_in_phase(3), 30)
     res = run(env, "phase3.yml", "--tags", "gate")
     assert res.returncode == 0, res.stdout[-3000:]
+    # Recording the decision and writing the report change no host.
+    assert recap_changed(res.stdout) == {h: 0 for h in H.hosts_in_phase(3)}
     rows = gate_rows(env, 3)
     assert {r.host for r in rows} == set(H.hosts_in_phase(3)) and all(r.ok for r in rows)
     assert rows[0].evidence["decision"] == "GO"
@@ -136,8 +155,14 @@ def test_phase1_deploys_through_clan_records_the_deployment_and_gates_on_missing
 def test_phase1_second_deploy_changes_nothing_and_keeps_the_stability_clock(env):
     hosts = H.hosts_in_phase(1)
     H.fake_clan_state(env["tmp"] / "clan-state", hosts)
-    run(env, "phase1.yml", "--skip-tags", "verify,gate")
-    run(env, "phase1.yml", "--skip-tags", "verify,gate")
+    first = run(env, "phase1.yml", "--skip-tags", "verify,gate")
+    again = run(env, "phase1.yml", "--skip-tags", "verify,gate")
+    assert first.returncode == 0 and again.returncode == 0, again.stdout[-3000:]
+    # The first run switches every host; the second changes none, although it
+    # records its (unchanged) deployment in the ledger: evidence on the
+    # controller is not a change to the host.
+    assert all(recap_changed(first.stdout)[h] > 0 for h in hosts)
+    assert recap_changed(again.stdout) == {h: 0 for h in hosts}
     with H.ledger_mod.Ledger(str(env["ledger"]), create=False) as led:
         second = list(led.events(kind="deployment"))[len(hosts) :]
         assert [d.evidence["changed"] for d in second] == [False] * len(hosts)
@@ -169,6 +194,12 @@ def test_phase2_deploys_the_darwin_host_and_records_its_generation(env):
     assert [d.host for d in deployments] == H.hosts_in_phase(2)
     assert deployments[0].ok and deployments[0].check == "darwin_rebuild"
     assert deployments[0].evidence["generation_after"] == 1
+    assert recap_changed(res.stdout) == {h: 1 for h in H.hosts_in_phase(2)}
+    # A second converge switches to the same generation: nothing changes on
+    # the host, and the deployment recorded again does not count as a change.
+    again = run(env, "phase2.yml", "--skip-tags", "verify,gate", "-e", f"fleet_system_profile={profile}")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert recap_changed(again.stdout) == {h: 0 for h in H.hosts_in_phase(2)}
 
 
 def test_a_failed_deployment_is_recorded_before_the_host_fails(env):
@@ -328,6 +359,33 @@ def test_rollback_nixos_switches_the_profile_back_and_activates_it(env):
         [rollback] = [d for d in led.events(kind="deployment", host=host) if d.check == "rollback"]
         assert rollback.evidence["generation_after"] == 1 and rollback.details == "sshd rejects certificates"
         assert host in H.ledger_mod.open_problems(led)
+
+
+def test_rollback_nixos_rolls_the_zerotier_controller_back_before_its_peers(env):
+    controller = H.hosts_tagged("zerotier-controller")[0]
+    phase = phase_of_host(controller)
+    hosts = [h for h in H.hosts_in_phase(phase) if H.machines()[h]["machineClass"] == "nixos"]
+    assert len(hosts) > 1, "the test needs a peer in the controller's phase"
+    seed(env, hosts, 40, gate_go=True)  # deployment evidence: generation 1 -> 2
+    # Every host is local here, so they share one scratch profile.
+    profile = system_profile(env["tmp"] / "host", 2)
+    res = run(
+        env,
+        "rollback-nixos.yml",
+        "-e",
+        f"rollback_phase={phase}",
+        "-e",
+        '{"rollback_reason": "controller broke the mesh"}',
+        "-e",
+        f"fleet_system_profile={profile}",
+    )
+    assert res.returncode == 0, res.stdout[-3000:]
+    with H.ledger_mod.Ledger(str(env["ledger"]), create=False) as led:
+        rows = [e.host for e in led.events() if e.check in ("rollback", "rolled-back")]
+    # The controller's whole rollback (deployment row, then its problem) is
+    # recorded before any peer's starts; one play for all would interleave them.
+    assert sorted(rows) == sorted(hosts * 2)
+    assert rows[:2] == [controller, controller]
 
 
 def test_a_verification_that_errors_is_recorded_as_a_failed_check(env):

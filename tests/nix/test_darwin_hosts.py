@@ -173,7 +173,7 @@ def test_touch_id_sudo_and_nix_settings():
     assert value("blackphos", ["nix", "gc", "interval", "Weekday"]) == 5
     assert value("blackphos", ["nix", "gc", "options"]) == "--delete-older-than 14d"
     assert "auto-allocate-uids" in value("blackphos", ["nix", "settings", "experimental-features"])
-    assert value("blackphos", ["nix", "settings", "trusted-users"])[-1] == "crs58"
+    assert value("blackphos", ["nix", "settings", "trusted-users"])[-1] == nixsupport.nix_eval("fleet.admin")
     assert value("stibnite", ["nix", "linux-builder", "enable"]) is False
 
 
@@ -251,12 +251,16 @@ def test_an_unknown_option_fails_with_nix_own_message(module, read, option):
 
 
 def _users_aspect(users: str, instances: str) -> str:
-    """Evaluate modules/darwin/users.nix alone with the given user facts and inventory instances."""
+    """Evaluate modules/darwin/users.nix alone with the given user facts and inventory instances,
+    and the admin that modules/users/admin.nix derives from those facts."""
     return nixsupport.nix_eval(
         "darwinConfigurations.blackphos",
         apply=("c: let flake = c._module.specialArgs.self; lib = flake.inputs.nixpkgs.lib; "
+               f"users = {users}; "
+               "admin = (import (flake + \"/modules/users/admin.nix\") "
+               "{ inherit lib; config.flake.fleet.users = users; }).flake.fleet.admin; "
                f"m = import (flake + \"/modules/darwin/users.nix\") {{ inherit lib; config.flake = "
-               f"{{ fleet.users = {users}; clan.inventory.instances = {instances}; }}; }}; "
+               f"{{ fleet = {{ inherit users admin; }}; clan.inventory.instances = {instances}; }}; }}; "
                "in (m.flake.modules.darwin.users { pkgs = { zsh = null; }; }).system.primaryUser"),
     )
 

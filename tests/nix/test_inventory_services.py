@@ -1,8 +1,9 @@
 """Offline evaluation of the clan inventory's service instances.
 
 Expected memberships are derived from the inventory's own tags
-(modules/clan/inventory/machines.nix); only the seed machine list below is
-written out, because it is the migration plan the inventory must implement.
+(modules/clan/inventory/machines.nix); the machines the inventory must
+implement come from the migration plan's seed, playbooks/vars/seed.yml (the
+same specification Phase 0 checks), not from a copy here.
 Resolved roles come from `fleet.serviceRoles` (modules/clan/service-roles.nix,
 built from clan-core's resolved instances).
 """
@@ -11,23 +12,18 @@ from __future__ import annotations
 import functools
 
 import pytest
+import yaml
 
-from support.nix import inventory, nix_eval
+from support.nix import REPO, inventory, nix_eval
 
 pytestmark = pytest.mark.nix
 
-# The migration plan (docs): machine -> class. The inventory must contain exactly these.
+# The migration plan: machine -> class. The inventory must contain exactly these.
 SEED = {
-    "cinnabar": "nixos",
-    "electrum": "nixos",
-    "orb-nixos": "nixos",
-    "galena": "nixos",
-    "scheelite": "nixos",
-    "testvm": "nixos",
-    "blackphos": "darwin",
-    "rosegold": "darwin",
-    "argentum": "darwin",
-    "stibnite": "darwin",
+    name: spec["class"]
+    for name, spec in yaml.safe_load((REPO / "playbooks" / "vars" / "seed.yml").read_text())[
+        "phase0_seed_machines"
+    ].items()
 }
 
 
@@ -59,6 +55,17 @@ def test_every_seed_machine_present_with_its_class():
     assert set(machines) == set(SEED), f"inventory {sorted(machines)} != seed {sorted(SEED)}"
     for name, cls in SEED.items():
         assert machines[name]["machineClass"] == cls, f"{name}: class {machines[name]['machineClass']}, expected {cls}"
+
+
+def test_deploy_target_is_derived_from_name_domain_and_admin():
+    """root@<name>.<domain> on servers, <admin>@<name>.<domain> on workstations,
+    with the admin and the domain read from the flake, not written here."""
+    admin = nix_eval("fleet.admin")
+    domain = nix_eval("clan.inventory.meta.domain")
+    assert admin in nix_eval("fleet.users", apply="builtins.attrNames")
+    for name, machine in inventory().items():
+        user = admin if "workstation" in machine["tags"] else "root"
+        assert machine["deploy"]["targetHost"] == f"{user}@{name}.{domain}", name
 
 
 def test_service_roles_cover_every_machine():

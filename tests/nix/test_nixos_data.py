@@ -137,9 +137,13 @@ def test_firewall_function_matches_published_data():
     assert derived == fleet()["firewall"]
 
 
-def test_generators_for_tags_selects_by_inventory_tag():
-    chosen = nix_eval("fleetLib", apply='l: builtins.attrNames (l.generatorsForTags l.data.generators [ "gcp" ])')
-    assert chosen == ["gcp-api-token"]
+@pytest.mark.parametrize("tag", ["gcp", "hetzner", "server"])
+def test_generators_for_tags_selects_by_inventory_tag(tag):
+    chosen = nix_eval("fleetLib", apply=f'l: builtins.attrNames (l.generatorsForTags l.data.generators [ "{tag}" ])')
+    # Expected from the published generator data, not a copied list: exactly
+    # the generators whose appliesTo.tags name the tag.
+    expected = sorted(n for n, g in fleet()["generators"].items() if tag in g["appliesTo"].get("tags", []))
+    assert expected and chosen == expected
 
 
 def test_disko_layout_function_is_what_fleet_publishes():
