@@ -111,8 +111,6 @@ def inventory_list(tmp_path: Path, name: str, config: str) -> dict:
     return unwrap(json.loads(proc.stdout))
 
 
-
-
 def test_clan_cli_source_equals_nix_source(clan, tmp_path):
     missing = clan_cli.nix_select_missing()
     if missing:

@@ -31,8 +31,6 @@ services: builtins.foldl' (acc: svc: acc // builtins.mapAttrs (inst: i:
 """
 
 
-
-
 @pytest.fixture(scope="module")
 def listed(repo) -> dict:
     env = dict(os.environ, ANSIBLE_CONFIG=str(repo / "ansible.cfg"))

@@ -97,8 +97,6 @@ def listed(proc) -> dict:
     return unwrap(json.loads(proc.stdout))
 
 
-
-
 def one_line(text: str) -> str:
     return " ".join(text.split())
 
