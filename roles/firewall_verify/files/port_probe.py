@@ -1,0 +1,156 @@
+"""Probe TCP and UDP ports of one address and print what answered, as JSON.
+
+Run by the firewall_verify role (from a host outside the target: the
+controller, or a probe host on the target's public link) and by mesh_verify
+(from each host towards its peers' mesh addresses). Standard library only, so
+it runs wherever Ansible's own Python runs.
+
+TCP: a port is "open" when the handshake completes, "closed" when the host
+answers with a reset (the host is reachable, nothing listens or the firewall
+rejects), "filtered" when nothing answers within the timeout (a firewall
+drop, or the host is unreachable).
+
+UDP cannot be told apart the same way: a port that is open but stays silent
+looks exactly like a dropped one. A datagram is sent to each port; the port is
+"answered" when data comes back, "closed" when an ICMP port-unreachable comes
+back, and "silent" otherwise.
+
+    python3 port_probe.py --host ADDR [--tcp 1-1024,8080] [--udp 53,123] [--timeout 2]
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import selectors
+import socket
+import sys
+import time
+
+BATCH = 200  # sockets in flight at once: stays below the default 1024-fd limit
+
+
+def parse_ports(spec: str) -> list[int]:
+    ports: set[int] = set()
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        if "-" in part:
+            low, high = (int(x) for x in part.split("-", 1))
+            ports.update(range(low, high + 1))
+        else:
+            ports.add(int(part))
+    bad = [p for p in ports if not 0 < p < 65536]
+    if bad:
+        raise ValueError(f"not a port: {bad}")
+    return sorted(ports)
+
+
+def family_of(host: str) -> tuple[int, tuple]:
+    info = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)[0]
+    return info[0], info[4]
+
+
+def probe_tcp(host: str, ports: list[int], timeout: float) -> dict[str, object]:
+    family, sockaddr = family_of(host)
+    result: dict[str, object] = {"open": [], "closed": [], "filtered": [], "latency_ms": {}}
+    for start in range(0, len(ports), BATCH):
+        sel = selectors.DefaultSelector()
+        began: dict[int, float] = {}
+        for port in ports[start:start + BATCH]:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            addr = (sockaddr[0], port) + tuple(sockaddr[2:])
+            began[port] = time.monotonic()
+            err = sock.connect_ex(addr)
+            if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+                result["closed" if err == errno.ECONNREFUSED else "filtered"].append(port)
+                sock.close()
+                continue
+            sel.register(sock, selectors.EVENT_WRITE, port)
+        deadline = time.monotonic() + timeout
+        while sel.get_map() and time.monotonic() < deadline:
+            for key, _events in sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                sock, port = key.fileobj, key.data
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err == 0:
+                    result["open"].append(port)
+                    result["latency_ms"][str(port)] = round((time.monotonic() - began[port]) * 1000, 1)
+                elif err == errno.ECONNREFUSED:
+                    result["closed"].append(port)
+                    result["latency_ms"][str(port)] = round((time.monotonic() - began[port]) * 1000, 1)
+                else:
+                    result["filtered"].append(port)
+                sel.unregister(sock)
+                sock.close()
+        for key in list(sel.get_map().values()):
+            result["filtered"].append(key.data)
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+        sel.close()
+    for state in ("open", "closed", "filtered"):
+        result[state] = sorted(result[state])
+    return result
+
+
+def probe_udp(host: str, ports: list[int], timeout: float) -> dict[str, list[int]]:
+    family, sockaddr = family_of(host)
+    result: dict[str, list[int]] = {"answered": [], "closed": [], "silent": []}
+    for start in range(0, len(ports), BATCH):
+        sel = selectors.DefaultSelector()
+        for port in ports[start:start + BATCH]:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            # connect() makes the kernel report ICMP port-unreachable as ECONNREFUSED.
+            sock.connect((sockaddr[0], port) + tuple(sockaddr[2:]))
+            try:
+                sock.send(b"\x00")
+            except OSError:
+                result["closed"].append(port)
+                sock.close()
+                continue
+            sel.register(sock, selectors.EVENT_READ, port)
+        deadline = time.monotonic() + timeout
+        while sel.get_map() and time.monotonic() < deadline:
+            for key, _events in sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                sock, port = key.fileobj, key.data
+                try:
+                    sock.recv(512)
+                    result["answered"].append(port)
+                except ConnectionRefusedError:
+                    result["closed"].append(port)
+                except OSError:
+                    result["silent"].append(port)
+                sel.unregister(sock)
+                sock.close()
+        for key in list(sel.get_map().values()):
+            result["silent"].append(key.data)
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+        sel.close()
+    return {state: sorted(ports_) for state, ports_ in result.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--tcp", default="")
+    parser.add_argument("--udp", default="")
+    parser.add_argument("--timeout", type=float, default=2.0)
+    args = parser.parse_args()
+    started = time.monotonic()
+    try:
+        tcp, udp = parse_ports(args.tcp), parse_ports(args.udp)
+        out = {
+            "host": args.host,
+            "tcp": probe_tcp(args.host, tcp, args.timeout) if tcp else None,
+            "udp": probe_udp(args.host, udp, args.timeout) if udp else None,
+        }
+    except (OSError, ValueError) as exc:
+        print(json.dumps({"host": args.host, "error": f"{type(exc).__name__}: {exc}"}))
+        return 2
+    out["seconds"] = round(time.monotonic() - started, 2)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
