@@ -16,11 +16,11 @@ description:
     Characters that are invalid in Ansible group names are replaced by C(_), so the tag C(zerotier-controller)
     becomes the group C(zerotier_controller).
   - Service instance roles are resolved from their machines and tags the way clan-core resolves them.
-  - Fleet-wide facts (C(fleet.ports), C(fleet.publicSurface)) come from the flake output C(fleet).
+  - Fleet-wide facts (C(fleet.ports), C(fleet.publicSurface), C(fleet.domain)) come from the flake output C(fleet).
   - The inventory file name must end in C(clan.yml) or C(clan.yaml).
   - "Host variables: C(clan_machine_name), C(clan_machine_class), C(clan_tags), C(clan_description),
     C(clan_services) (instance name to the list of roles the machine holds), C(clan_service_modules) (instance name
-    to clan service module name), C(fleet_phase) (N of the tag phaseN, or null), C(fleet_ports),
+    to clan service module name), C(fleet_phase) (N of the tag phaseN, or null), C(fleet_ports), C(fleet_domain),
     C(fleet_public_surface), and C(ansible_host), C(ansible_user), C(ansible_port) parsed from
     C(deploy.targetHost) (C([user@]host[:port]))."
   - With caching on, the cached evaluation is reused only while the flake's tracked files are unchanged.

@@ -49,6 +49,7 @@ in {
   fleet = {
     ports = fleet.ports or null;
     publicSurface = fleet.publicSurface or null;
+    domain = fleet.domain or null;
   };
 }
 """
@@ -63,7 +64,7 @@ CLAN_SELECTORS = {
     "machines": "clan.inventory.machines.*.{machineClass,tags,description,deploy}",
     "modules": "clan.inventory.instances.*.module",
     "roles": "clan.inventory.instances.*.roles.*.{machines,tags}",
-    "fleet": "fleet.{ports,publicSurface}",
+    "fleet": "fleet.{ports,publicSurface,domain}",
 }
 
 # user@host:port, user and port optional; host may be [v6] bracketed.
@@ -186,6 +187,7 @@ def build_hosts(data: dict) -> dict:
             "clan_service_modules": {k: instances[k]["module"]["name"] for k in sorted(services) if services[k]},
             "fleet_ports": data["fleet"]["ports"],
             "fleet_public_surface": data["fleet"]["publicSurface"],
+            "fleet_domain": data["fleet"].get("domain"),
         }
         try:
             hostvars["fleet_phase"] = phase_from_tags(machine["tags"])

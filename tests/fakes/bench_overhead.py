@@ -2,7 +2,7 @@
 
 Not a test. Run from the repository root with the venv active:
     python tests/fakes/bench_overhead.py [--runs N]
-It prints a Markdown table (docs/BENCHMARKS-modules.md records one run).
+It prints a Markdown table (docs/BENCHMARKS.md records one run).
 
 Each module runs as a separate process the way Ansible runs it (a Python
 interpreter importing ansible.module_utils, arguments from a JSON file), in a

@@ -199,7 +199,7 @@ def test_from_clan_select_gives_the_same_hosts_as_the_nix_source():
     ("roles", {"zt": {"peer": {"machines": ["ctl"], "tags": {}}}},
      "instance 'zt': role 'peer' expected machines as an attribute set, found ['ctl']"),
     ("roles", {"zt": {"peer": None}}, "instance 'zt': role 'peer' expected {machines, tags}, found None"),
-    ("fleet", None, "clan select 'fleet.{ports,publicSurface}': expected an attribute set, found None"),
+    ("fleet", None, f"clan select '{clan_inventory.CLAN_SELECTORS['fleet']}': expected an attribute set, found None"),
 ])
 def test_from_clan_select_names_what_is_malformed(key, value, expected):
     selected = dict(SELECTED, **{key: value})

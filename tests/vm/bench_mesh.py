@@ -5,7 +5,7 @@ mesh address is 127.0.0.1, where one TCP listener answers. What this measures
 is the role's own cost, which grows with the number of ordered pairs
 (n * (n - 1) probes, one Ansible task each); network latency is left out.
 The VM numbers (2 and 3 hosts over a QEMU mesh) come from the mesh3
-molecule scenario. Results go to docs/BENCHMARKS-mesh.md by hand.
+molecule scenario. Results go to docs/BENCHMARKS.md by hand.
 
     python3 tests/vm/bench_mesh.py [--hosts 2,4,8,16] [--forks 5]
 """

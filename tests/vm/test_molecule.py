@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.nix]
 
 ROLES = ["ssh_cert_verify", "mesh_verify", "secrets_verify", "firewall_verify", "service_health"]
-# Timings and logs outlive pytest's rotating tmp dirs (docs/BENCHMARKS-mesh.md cites them).
+# Timings and logs outlive pytest's rotating tmp dirs (docs/BENCHMARKS.md cites them).
 TIMINGS = Path(os.environ.get("FLEET_VM_TIMINGS", REPO / ".cache" / "vm-timings.json"))
 LOGS = TIMINGS.parent / "vm-logs"
 
