@@ -50,6 +50,7 @@ in {
     ports = fleet.ports or null;
     publicSurface = fleet.publicSurface or null;
     domain = fleet.domain or null;
+    generators = fleet.generators or { };
   };
 }
 """
@@ -64,7 +65,7 @@ CLAN_SELECTORS = {
     "machines": "clan.inventory.machines.*.{machineClass,tags,description,deploy}",
     "modules": "clan.inventory.instances.*.module",
     "roles": "clan.inventory.instances.*.roles.*.{machines,tags}",
-    "fleet": "fleet.{ports,publicSurface,domain}",
+    "fleet": "fleet.{ports,publicSurface,domain,generators}",
 }
 
 # user@host:port, user and port optional; host may be [v6] bracketed.
@@ -99,6 +100,43 @@ def phase_from_tags(tags: list[str]) -> int | None:
     if len(phases) > 1:
         raise InventoryDataError("expected at most one phaseN tag, found %s" % ["phase%d" % p for p in phases])
     return phases[0] if phases else None
+
+
+def generator_applies(generator: dict, tags: list, services: list) -> bool:
+    """Whether a vars generator (an entry of `.#fleet.generators`) applies to a
+    machine: through one of its inventory tags, or through a clan service
+    instance it holds a role in ("@fleet/sshd (...)" -> instance sshd,
+    "@fleet/users" -> instances users-<name>)."""
+    applies = generator.get("appliesTo") or {}
+    if set(applies.get("tags") or []) & set(tags):
+        return True
+    match = re.match(r"@[\w-]+/([\w-]+)", applies.get("service") or "")
+    return bool(match) and any(s == match.group(1) or s.startswith(match.group(1) + "-") for s in services)
+
+
+def expected_secrets(generators: dict, tags: list, services: list, host: str) -> list:
+    """The secret files clan deploys for services on a machine, as
+    ``[{path, owner, mode}]`` with paths relative to /run/secrets: what the
+    secrets_verify role expects. Generators shared across an instance or
+    named after the controller are not host-local files and are left out."""
+    users = [s.split("-", 1)[1] for s in services if s.startswith("users-")]
+    secrets = []
+    for name, generator in sorted(generators.items()):
+        if not generator_applies(generator, tags, services):
+            continue
+        template = generator.get("nameTemplate") or name
+        if "<controller>" in template or "<instance>" in template:
+            continue
+        if "<user>" in template:
+            names = [template.replace("<machine>", host).replace("<user>", user) for user in (users or [""])]
+        else:
+            names = [template.replace("<machine>", host)]
+        for generator_name in names:
+            for file_name, spec in sorted((generator.get("files") or {}).items()):
+                if spec.get("deploy") and spec.get("secret") and spec.get("neededFor") == "services":
+                    secrets.append({"path": "vars/%s/%s" % (generator_name, file_name),
+                                    "owner": spec["owner"], "mode": spec["mode"]})
+    return secrets
 
 
 def validate(data) -> None:
@@ -188,6 +226,8 @@ def build_hosts(data: dict) -> dict:
             "fleet_ports": data["fleet"]["ports"],
             "fleet_public_surface": data["fleet"]["publicSurface"],
             "fleet_domain": data["fleet"].get("domain"),
+            "fleet_expected_secrets": expected_secrets(
+                data["fleet"].get("generators") or {}, machine["tags"], [k for k, v in services.items() if v], name),
         }
         try:
             hostvars["fleet_phase"] = phase_from_tags(machine["tags"])

@@ -88,6 +88,26 @@ def test_hostvars_follow_the_inventory(listed, machines):
         assert hv["fleet_phase"] == (phases[0] if phases else None), name
         assert hv["fleet_ports"] == fleet["ports"]
         assert hv["fleet_public_surface"] == fleet["publicSurface"]
+        assert hv["fleet_domain"] == nixsupport.nix_eval("clan.inventory.meta.domain")
+
+
+def test_expected_secrets_are_deployed_service_secrets_of_declared_generators(listed, machines):
+    """secrets_verify's list: every entry is a deployed secret file of a
+    generator the flake declares, and every machine has its SSH host key
+    (sshd server everywhere) and its own ZeroTier identity (peer everywhere)."""
+    generators = nixsupport.nix_eval("fleet.generators")
+    for name in machines:
+        secrets = listed["_meta"]["hostvars"][name]["fleet_expected_secrets"]
+        paths = {s["path"] for s in secrets}
+        assert "vars/openssh/ssh.id_ed25519" in paths, (name, paths)
+        assert f"vars/zerotier-identity-{name}/identity-secret" in paths, (name, paths)
+        for secret in secrets:
+            _vars, generator_name, file_name = secret["path"].split("/")
+            declared = next(g for n, g in generators.items()
+                            if n == generator_name or g.get("nameTemplate", "").replace("<machine>", name) == generator_name)
+            spec = declared["files"][file_name]
+            assert spec["secret"] and spec["deploy"] and spec["neededFor"] == "services", secret
+            assert (secret["owner"], secret["mode"]) == (spec["owner"], spec["mode"]), secret
 
 
 def test_service_roles_match_clan_resolution(listed, machines):

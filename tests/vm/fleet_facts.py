@@ -25,41 +25,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.nix import inventory, nix_eval
 
-
-def generator_applies(gen: dict, tags: list[str], services: list[str]) -> bool:
-    """A generator applies through a tag of the machine or a clan service it holds a role in."""
-    applies = gen.get("appliesTo", {})
-    if set(applies.get("tags", [])) & set(tags):
-        return True
-    # "@fleet/sshd (darwin; ...)" applies to a machine in the sshd service;
-    # "@fleet/users" to one holding a users-<name> instance.
-    service = applies.get("service", "")
-    match = re.match(r"@[\w-]+/([\w-]+)", service)
-    return bool(match) and any(s == match.group(1) or s.startswith(match.group(1) + "-") for s in services)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
+from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory  # noqa: E402
 
 
 def expected_secrets(fleet: dict, machine: str, tags: list[str], host: str) -> list[dict]:
+    """The inventory plugin's derivation (clan_inventory.expected_secrets) for
+    `machine`'s tags and service instances, with files named for `host`."""
     services = list(fleet.get("serviceRoles", {}).get(machine, {}))
-    users = [s.split("-", 1)[1] for s in services if s.startswith("users-")]
-    secrets = []
-    for name, gen in sorted(fleet.get("generators", {}).items()):
-        if not generator_applies(gen, tags, services):
-            continue
-        template = gen.get("nameTemplate", name)
-        # Shared generators that need a controller or a network instance are not host-local files.
-        if "<controller>" in template or "<instance>" in template:
-            continue
-        names = [template.replace("<machine>", host).replace("<user>", u) for u in (users or [""])] \
-            if "<user>" in template else [template.replace("<machine>", host)]
-        for gen_name in names:
-            for file_name, spec in sorted(gen.get("files", {}).items()):
-                if spec.get("deploy") and spec.get("secret") and spec.get("neededFor") == "services":
-                    secrets.append({
-                        "path": f"vars/{gen_name}/{file_name}",
-                        "owner": spec["owner"],
-                        "mode": spec["mode"],
-                    })
-    return secrets
+    return clan_inventory.expected_secrets(fleet.get("generators", {}), tags, services, host)
 
 
 def phase_of(tags: list[str]) -> int | None:
