@@ -20,7 +20,9 @@ description:
   - The inventory file name must end in C(clan.yml) or C(clan.yaml).
   - "Host variables: C(clan_machine_name), C(clan_machine_class), C(clan_tags), C(clan_description),
     C(clan_services) (instance name to the list of roles the machine holds), C(clan_service_modules) (instance name
-    to clan service module name), C(fleet_phase) (N of the tag phaseN, or null), C(fleet_ports), C(fleet_domain), C(fleet_expected_secrets) (the deployed service secrets of the vars generators that apply to the machine, for secrets_verify),
+    to clan service module name), C(fleet_phase) (N of the tag phaseN, or null), C(fleet_ports), C(fleet_domain),
+    C(fleet_expected_secrets) (the deployed service secrets of the vars generators that apply to the machine,
+    for the secrets_verify role),
     C(fleet_public_surface), and C(ansible_host), C(ansible_user), C(ansible_port) parsed from
     C(deploy.targetHost) (C([user@]host[:port]))."
   - With caching on, the cached evaluation is reused only while the flake's tracked files are unchanged.
