@@ -31,6 +31,32 @@ let
     mode = "0444";
     neededFor = "services";
   } // extra;
+  # A shared generator whose one file is what the operator enters at clan's
+  # prompt (vars/generators/prompted-value.sh); admin-side only, never deployed.
+  prompted =
+    {
+      description,
+      file,
+      prompt,
+      type,
+      secret ? true,
+      tags,
+    }:
+    {
+      inherit description;
+      files.${file} = (if secret then secretFile else publicFile) { deploy = false; };
+      prompts.${file} = {
+        description = prompt;
+        inherit type;
+        persist = false;
+      };
+      script = "vars/generators/prompted-value.sh";
+      runtimeInputs = [ "coreutils" ];
+      env = { };
+      share = true;
+      dependencies = [ ];
+      appliesTo.tags = tags;
+    };
 in
 {
   flake.fleet.generators = {
@@ -59,36 +85,20 @@ in
       appliesTo.tags = [ "server" ];
     };
 
-    hetzner-api-token = {
+    hetzner-api-token = prompted {
       description = "Hetzner Cloud API token for terranix/OpenTofu (admin side only).";
-      files.token = secretFile { deploy = false; };
-      prompts.token = {
-        description = "Hetzner Cloud API token (Console > Security > API tokens, read/write)";
-        type = "hidden";
-        persist = false;
-      };
-      script = "vars/generators/prompted-value.sh";
-      runtimeInputs = [ "coreutils" ];
-      env = { };
-      share = true;
-      dependencies = [ ];
-      appliesTo.tags = [ "hetzner" ];
+      file = "token";
+      prompt = "Hetzner Cloud API token (Console > Security > API tokens, read/write)";
+      type = "hidden";
+      tags = [ "hetzner" ];
     };
 
-    gcp-api-token = {
+    gcp-api-token = prompted {
       description = "GCP service-account key (JSON) for terranix/OpenTofu (admin side only).";
-      files.token = secretFile { deploy = false; };
-      prompts.token = {
-        description = "GCP service-account key JSON (IAM > Service accounts > Keys)";
-        type = "multiline-hidden";
-        persist = false;
-      };
-      script = "vars/generators/prompted-value.sh";
-      runtimeInputs = [ "coreutils" ];
-      env = { };
-      share = true;
-      dependencies = [ ];
-      appliesTo.tags = [ "gcp" ];
+      file = "token";
+      prompt = "GCP service-account key JSON (IAM > Service accounts > Keys)";
+      type = "multiline-hidden";
+      tags = [ "gcp" ];
     };
 
     terraform-state = {
@@ -103,36 +113,22 @@ in
       appliesTo.tags = [ "cloud" ];
     };
 
-    gcp-project = {
+    gcp-project = prompted {
       description = "The GCP project the gcp workspace creates its resources in.";
-      files.id = publicFile { deploy = false; };
-      prompts.id = {
-        description = "GCP project id (IAM & Admin > Settings)";
-        type = "line";
-        persist = false;
-      };
-      script = "vars/generators/prompted-value.sh";
-      runtimeInputs = [ "coreutils" ];
-      env = { };
-      share = true;
-      dependencies = [ ];
-      appliesTo.tags = [ "gcp" ];
+      file = "id";
+      prompt = "GCP project id (IAM & Admin > Settings)";
+      type = "line";
+      secret = false;
+      tags = [ "gcp" ];
     };
 
-    terraform-bootstrap-ssh = {
+    terraform-bootstrap-ssh = prompted {
       description = "Operator's OpenSSH public key that freshly created cloud servers accept, for clan machines install.";
-      files."id_ed25519.pub" = publicFile { deploy = false; };
-      prompts."id_ed25519.pub" = {
-        description = "OpenSSH public key of the operator (contents of ~/.ssh/id_ed25519.pub)";
-        type = "line";
-        persist = false;
-      };
-      script = "vars/generators/prompted-value.sh";
-      runtimeInputs = [ "coreutils" ];
-      env = { };
-      share = true;
-      dependencies = [ ];
-      appliesTo.tags = [ "cloud" ];
+      file = "id_ed25519.pub";
+      prompt = "OpenSSH public key of the operator (contents of ~/.ssh/id_ed25519.pub)";
+      type = "line";
+      secret = false;
+      tags = [ "cloud" ];
     };
 
     user-password = {
