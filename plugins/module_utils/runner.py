@@ -41,7 +41,7 @@ TIMEOUT_HINT = "raise the module's timeout option, or find out why the command h
 # `password=...`-style assignments. Literal secrets handed to Scrubber are
 # removed as well; the patterns catch what a tool echoes on its own.
 _SECRET_PATTERNS = (
-    re.compile(r"AGE-SECRET-KEY-" r"1[0-9A-Z]+"),  # split so secret scanners do not flag the pattern
+    re.compile(r"AGE-SECRET-KEY-" + r"1[0-9A-Z]+"),  # split so secret scanners do not flag the pattern
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
     re.compile(r"(?i)((?:password|passphrase|passwd|token|secret|api[_-]?key)\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"),
 )

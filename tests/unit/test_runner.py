@@ -96,8 +96,8 @@ def test_secrets_are_scrubbed_from_argv_output_and_errors():
 
 
 @pytest.mark.parametrize("text, leaked", [
-    ("key: AGE-SECRET-KEY-" "1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ", "AGE-SECRET-KEY-" "1QQQ"),
-    ("-----BEGIN OPENSSH " "PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH " "PRIVATE KEY-----", "b3BlbnNzaA"),
+    ("key: AGE-SECRET-KEY-" + "1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ", "AGE-SECRET-KEY-" + "1QQQ"),
+    ("-----BEGIN OPENSSH " + "PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH " + "PRIVATE KEY-----", "b3BlbnNzaA"),
     ("HCLOUD password=hunter2hunter2 rest", "hunter2hunter2"),
     ('token: "abcd1234efgh"', "abcd1234efgh"),
 ])
