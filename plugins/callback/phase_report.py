@@ -9,9 +9,10 @@ type: aggregate
 short_description: Summary of the gates and decisions of a fleet migration run
 version_added: "0.1.0"
 description:
-  - At the end of a run, prints every gate (each C(ansible.builtin.assert) task, per host, passed or failed,
-    including failures that were ignored so a report could be written) and every decision a play handed over with
-    C(ansible.builtin.set_stats) under the key C(fleet_decisions).
+  - At the end of a run, states each decision first, plainly -- every C(fleet.migration.stability_gate) decision
+    (GO or NO-GO, with its failed asserts) and every decision a play handed over with C(ansible.builtin.set_stats)
+    under the key C(fleet_decisions) -- then lists the checks (each C(ansible.builtin.assert) task, per host).
+  - A run in which a gate said NO-GO never ends with a line that reads as success.
   - "A decision is C(fleet_decisions: {<name>: {decision: GO|CONDITIONAL GO|NO-GO, failed_blocking: [...],
     failed_conditions: [...], report: <path>}}); every field but C(decision) is optional."
   - The summary is informational; it never changes the run's result, and a malformed entry is shown as is.
@@ -24,6 +25,8 @@ requirements:
 from ansible.plugins.callback import CallbackBase
 
 _ASSERT_ACTIONS = {"assert", "ansible.builtin.assert", "ansible.legacy.assert"}
+_GATE_ACTIONS = {"fleet.migration.stability_gate", "stability_gate"}
+_FAILURES_SHOWN = 12
 
 
 class CallbackModule(CallbackBase):
@@ -38,16 +41,33 @@ class CallbackModule(CallbackBase):
         super().__init__(*args, **kwargs)
         # (task name, host, passed, message), in the order the gates ran.
         self.gates: list[tuple[str, str, bool, str]] = []
+        # (phase, gate name, decision, failures), in the order the gates decided.
+        self.decisions: list[tuple[str, str, str, list[str]]] = []
 
     def _record(self, result, passed: bool) -> None:
         try:
             task = result._task
+            if task.action in _GATE_ACTIONS:
+                self._record_decision(task, result._result)
+                return
             if task.action not in _ASSERT_ACTIONS:
                 return
             message = "" if passed else str(result._result.get("msg", ""))
             self.gates.append((task.get_name(), result._host.get_name(), passed, message))
         except Exception as exc:  # a summary must never break a run
             self._display.warning("phase_report: could not record a result: %s" % exc)
+
+    def _record_decision(self, task, res: dict) -> None:
+        decision = res.get("decision")
+        if decision is None and res.get("skipped"):
+            return
+        args = task.args or {}
+        phase = str(res.get("phase", args.get("phase", "?")))
+        name = str(res.get("gate", args.get("gate_name", "gate")))
+        failures = [str(f) for f in res.get("failures") or []]
+        if decision is None:
+            failures = failures or [str(res.get("msg", "the gate could not decide"))]
+        self.decisions.append((phase, name, str(decision or "NO-GO"), failures))
 
     def v2_runner_on_ok(self, result) -> None:
         self._record(result, True)
@@ -67,12 +87,19 @@ class CallbackModule(CallbackBase):
         for scope in custom.values():
             if isinstance(scope, dict) and isinstance(scope.get("fleet_decisions"), dict):
                 decisions.update(scope["fleet_decisions"])
-        if not self.gates and not decisions:
+        if not self.gates and not decisions and not self.decisions:
             return
         self._display.banner("FLEET PHASE REPORT")
+        for phase, name, decision, failures in self.decisions:
+            color = "green" if decision == "GO" else "red"
+            self._display.display("Phase %s %s: %s" % (phase, name, decision), color=color)
+            for failure in failures[:_FAILURES_SHOWN]:
+                self._display.display("  failed: " + " ".join(failure.split())[:400], color="red")
+            if len(failures) > _FAILURES_SHOWN:
+                self._display.display("  ... and %d more failed asserts" % (len(failures) - _FAILURES_SHOWN), color="red")
         if self.gates:
             passed = sum(1 for gate in self.gates if gate[2])
-            self._display.display("Gates: %d passed, %d failed" % (passed, len(self.gates) - passed))
+            self._display.display("Checks: %d passed, %d failed" % (passed, len(self.gates) - passed))
             for name, host, ok, message in self.gates:
                 line = "  %-4s %s [%s]" % ("ok" if ok else "FAIL", name, host)
                 self._display.display(line, color=None if ok else "red")

@@ -12,8 +12,9 @@ version_added: "0.1.0"
 description:
   - Appends a deployment, health check, problem or gate decision, with its
     timestamp and evidence, to the SQLite stability ledger on the controller.
-  - The ledger is append-only; SQLite triggers refuse every UPDATE and DELETE,
-    so a recorded row can never be rewritten. Each write is one transaction.
+  - The ledger is append-only and hash-chained; SQLite triggers refuse every
+    UPDATE, DELETE and out-of-chain INSERT, and readers refuse a ledger whose
+    chain or schema was altered. Each write is one transaction.
   - "Run it on the controller (C(delegate_to: localhost)): the ledger lives there."
   - The module always reports C(changed=false); RV(recorded) says whether a row
     was written. Recording evidence changes the controller's ledger, not the
@@ -29,6 +30,7 @@ options:
       - Path of the ledger file on the controller. Created with its schema if absent.
       - Defaults to E(FLEET_LEDGER_PATH), else C(.cache/ledger.sqlite) under the
         working directory. Playbooks pass the group var C(fleet_ledger_path).
+      - An existing file that is not a fleet.migration ledger is refused and left untouched.
     type: path
   kind:
     description:
@@ -36,7 +38,9 @@ options:
         C(problem) with the same O(host) and O(check) and O(ok=true) closes it.
     type: str
     required: true
-    choices: [deployment, health, gate, problem]
+      - C(provision) and C(toggle) record cloud provisioning and a node switched
+        on or off (evidence C(enabled)); C(ci) records a CI result.
+    choices: [deployment, health, gate, problem, provision, toggle, ci]
   host:
     description: Inventory name of the host the evidence is about.
     type: str
@@ -66,6 +70,30 @@ options:
     description: Identifier tying rows of one playbook run together.
     type: str
     default: ""
+  measured_on:
+    description:
+      - Where the evidence was measured. C(host) for probes that ran on the host
+        itself, C(controller) for what the controller evaluated or probed from outside.
+      - Stored in the evidence as C(measured_on).
+    type: str
+    choices: [host, controller]
+    default: host
+  stand_in:
+    description:
+      - Whether the host is a stand-in (a VM, container or the local machine) rather
+        than the real machine. Stored as evidence C(stand_in); gates ignore such
+        rows unless they accept stand-ins (the rehearsal and tests do).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: Runs on the controller, where the ledger lives.
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
 """
@@ -120,12 +148,7 @@ import os
 import sqlite3
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleet.migration.plugins.module_utils.ledger import (
-    KINDS,
-    Ledger,
-    LedgerError,
-    default_path,
-)
+from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import KINDS, Ledger, LedgerError, default_path
 
 
 def main() -> None:
@@ -140,12 +163,16 @@ def main() -> None:
             evidence=dict(type="dict", default={}),
             details=dict(type="str", default=""),
             run_id=dict(type="str", default=""),
+            measured_on=dict(type="str", default="host", choices=["host", "controller"]),
+            stand_in=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     params = module.params
     path = os.path.abspath(params["ledger_path"] or default_path())
-    event = {k: params[k] for k in ("kind", "host", "phase", "check", "ok", "evidence", "details", "run_id")}
+    event = {k: params[k] for k in ("kind", "host", "phase", "check", "ok", "details", "run_id")}
+    # Where and on what the evidence was measured travels with it.
+    event["evidence"] = dict(params["evidence"] or {}, measured_on=params["measured_on"], stand_in=params["stand_in"])
     # changed stays false: the ledger is the controller's record of what was
     # observed, not a change to the host (see DOCUMENTATION).
     result = dict(changed=False, recorded=False, ledger_path=path, event=event)
@@ -159,7 +186,7 @@ def main() -> None:
                 params["check"],
                 params["ok"],
                 phase=params["phase"],
-                evidence=params["evidence"],
+                evidence=event["evidence"],
                 details=params["details"],
                 run_id=params["run_id"],
             )

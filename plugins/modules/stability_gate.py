@@ -15,15 +15,17 @@ description:
   - Missing evidence fails an assert. Each failure message names the host, the
     criterion, what was expected, what was found and what to do.
   - Evaluation only reads the ledger and runs in check mode. Outside check mode,
-    with O(record=true), the decision is appended to the ledger, one row per
-    subject host, with every assert as evidence.
+    with O(record=true), the decision is appended to the ledger: one row per
+    subject host holding that host's own asserts, and one phase-wide row for the
+    pseudo-host C((fleet)) holding the decision and its failed asserts.
   - The module always reports C(changed=false); RV(recorded_ids) lists the rows
     written. A decision is evidence on the controller, not a change to a host
     (see M(fleet.migration.ledger_record) for why).
   - "Run it on the controller (C(delegate_to: localhost), C(run_once: true))."
-  - "A host's stability is measured from evidence: from the deployment that
-    started its current generation to its latest healthy check, and zero once
-    any health check since that deployment failed."
+  - "A host's stability is measured from evidence ordered by when it was
+    recorded: from the later of its latest changing deployment, its latest
+    failed deployment or check, and the latest acknowledged clock problem, to
+    its latest healthy check. See docs/PHASES.md, What counts as evidence."
 options:
   ledger_path:
     description:
@@ -52,23 +54,47 @@ options:
     elements: str
     default: []
   min_stable_minutes:
-    description: Minutes of healthy evidence each of O(stable_hosts) needs (the seed asks 1-2 weeks).
-    type: float
+    description:
+      - Minutes of healthy evidence each of O(stable_hosts) needs (the seed asks 1-2 weeks).
+      - Every threshold must be a positive, finite number; zero, negative, NaN or text
+        fails the task with a message naming the variable (see O(threshold_vars)).
+    type: raw
     default: 10080
   min_health_checks:
-    description: Healthy checks each of O(stable_hosts) needs since its deployment.
-    type: int
+    description: Healthy checks each of O(stable_hosts) needs since its stability clock started; a positive whole number.
+    type: raw
     default: 1
   max_health_age_minutes:
-    description: The latest healthy check must be at most this old; C(0) turns the assert off.
-    type: float
-    default: 0
-  required_checks:
-    description: Host -> names of checks that must each have a healthy record since the deployment.
+    description: The latest healthy check of a judged host must be at most this old; positive.
+    type: raw
+    default: 1440
+  clock_tolerance_minutes:
+    description:
+      - How far a row may be dated before an earlier row, or after now, before it
+        counts as clock trouble. Clock trouble is an assert of every gate and opens
+        a problem on the pseudo-host C((controller)).
+    type: raw
+    default: 5
+  threshold_vars:
+    description: Option name -> the variable it came from, so that a message about a bad threshold names the variable.
     type: dict
     default: {}
+  required_checks:
+    description: Host -> names of checks that must each have a healthy record since the stability clock started.
+    type: dict
+    default: {}
+  accept_stand_ins:
+    description:
+      - Count health rows recorded against stand-in hosts (evidence C(stand_in=true)),
+        as the rehearsal and the tests do. Off in production, so a stand-in's evidence
+        never passes a real host's gate.
+    type: bool
+    default: false
   previous_gate:
-    description: Require a recorded GO of an earlier phase's gate for each of its hosts.
+    description:
+      - Require, for each host of an earlier phase, a GO of that phase's gate that
+        still stands (no deployment of the host since) and the host healthy now
+        (latest deployment succeeded, every check's latest record healthy, evidence fresh).
     type: dict
     suboptions:
       phase:
@@ -84,6 +110,17 @@ options:
         description: Name its decision was recorded under.
         type: str
         default: gate
+  phase0:
+    description:
+      - Require Phase 0's recorded decision (host C((fleet)), phase 0) to be GO, or
+        CONDITIONAL GO with every condition named in O(phase0.accepted_conditions).
+    type: dict
+    suboptions:
+      accepted_conditions:
+        description: Names of the Phase 0 conditions the operator has accepted.
+        type: list
+        elements: str
+        default: []
   cumulative:
     description: Require stability summed over several hosts.
     type: dict
@@ -94,29 +131,20 @@ options:
         elements: str
         required: true
       min_minutes:
-        description: Minutes the sum must reach (the seed asks 4-6 weeks).
-        type: float
+        description: Minutes the sum must reach (the seed asks 4-6 weeks); positive.
+        type: raw
         required: true
   problem_hosts:
     description:
       - Hosts that must have no open problem. V(*) alone means every host in the
-        ledger. Default is O(subjects) plus O(stable_hosts).
+        ledger. Default is O(subjects) plus O(stable_hosts). Problems of the
+        controller (the clock) block every gate.
     type: list
     elements: str
   rollback_plan:
-    description: Files that must exist (relative to O(root)) and names they must mention.
-    type: dict
-    suboptions:
-      paths:
-        description: Files of the rollback plan.
-        type: list
-        elements: str
-        required: true
-      mentions:
-        description: Strings (host names) the files must contain.
-        type: list
-        elements: str
-        default: []
+    description: Files of the rollback plan; each must exist (relative to O(root)) and mention its own list of names.
+    type: list
+    elements: dict
   root:
     description: Directory O(rollback_plan) paths are relative to.
     type: path
@@ -133,6 +161,15 @@ options:
     description: Identifier tying the decision to its playbook run.
     type: str
     default: ""
+attributes:
+  check_mode:
+    support: full
+    details: Evaluates and returns the decision; records nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: Runs on the controller, where the ledger lives.
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
 """
@@ -193,92 +230,105 @@ import os
 import sqlite3
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleet.migration.plugins.module_utils.ledger import (
-    GateSpec,
-    Ledger,
-    LedgerError,
-    default_path,
-    evaluate_gate,
-    record_gate,
-)
+from ansible_collections.fleet.migration.plugins.module_utils.gate_record import record_gate
+from ansible_collections.fleet.migration.plugins.module_utils.gate_rules import GateSpec, GateSpecError, evaluate_gate
+from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import Ledger, LedgerError, default_path
+
+_LIST = dict(type="list", elements="str")
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            ledger_path=dict(type="path"),
-            phase=dict(type="int", required=True),
-            gate_name=dict(type="str", default="gate"),
-            subjects=dict(type="list", elements="str", required=True),
-            stable_hosts=dict(type="list", elements="str", default=[]),
-            min_stable_minutes=dict(type="float", default=10080),
-            min_health_checks=dict(type="int", default=1),
-            max_health_age_minutes=dict(type="float", default=0),
-            required_checks=dict(type="dict", default={}),
-            previous_gate=dict(
-                type="dict",
-                options=dict(
-                    phase=dict(type="int", required=True),
-                    hosts=dict(type="list", elements="str", required=True),
-                    gate_name=dict(type="str", default="gate"),
-                ),
-            ),
-            cumulative=dict(
-                type="dict",
-                options=dict(
-                    hosts=dict(type="list", elements="str", required=True),
-                    min_minutes=dict(type="float", required=True),
-                ),
-            ),
-            problem_hosts=dict(type="list", elements="str"),
-            rollback_plan=dict(
-                type="dict",
-                options=dict(
-                    paths=dict(type="list", elements="str", required=True),
-                    mentions=dict(type="list", elements="str", default=[]),
-                ),
-            ),
-            root=dict(type="path", default="."),
-            record=dict(type="bool", default=True),
-            fail_on_nogo=dict(type="bool", default=True),
-            run_id=dict(type="str", default=""),
+def argument_spec() -> dict:
+    return dict(
+        ledger_path=dict(type="path"),
+        phase=dict(type="int", required=True),
+        gate_name=dict(type="str", default="gate"),
+        subjects=dict(**_LIST, required=True),
+        stable_hosts=dict(**_LIST, default=[]),
+        min_stable_minutes=dict(type="raw", default=10080),
+        min_health_checks=dict(type="raw", default=1),
+        max_health_age_minutes=dict(type="raw", default=1440),
+        clock_tolerance_minutes=dict(type="raw", default=5),
+        threshold_vars=dict(type="dict", default={}),
+        required_checks=dict(type="dict", default={}),
+        accept_stand_ins=dict(type="bool", default=False),
+        previous_gate=dict(
+            type="dict",
+            options=dict(phase=dict(type="int", required=True), hosts=dict(**_LIST, required=True),
+                         gate_name=dict(type="str", default="gate")),
         ),
-        supports_check_mode=True,
+        phase0=dict(type="dict", options=dict(accepted_conditions=dict(**_LIST, default=[]))),
+        cumulative=dict(type="dict", options=dict(hosts=dict(**_LIST, required=True), min_minutes=dict(type="raw", required=True))),
+        problem_hosts=dict(**_LIST),
+        rollback_plan=dict(type="list", elements="dict"),
+        root=dict(type="path", default="."),
+        record=dict(type="bool", default=True),
+        fail_on_nogo=dict(type="bool", default=True),
+        run_id=dict(type="str", default=""),
     )
-    p = module.params
-    path = os.path.abspath(p["ledger_path"] or default_path())
-    spec = GateSpec(
+
+
+def _number(value):
+    """Thresholds arrive as text from templates; anything not a number stays as
+    it is so that validation can name it."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def build_spec(p: dict) -> GateSpec:
+    cumulative = p["cumulative"]
+    if cumulative:
+        cumulative = dict(cumulative, min_minutes=_number(cumulative["min_minutes"]))
+    return GateSpec(
         phase=p["phase"],
         subjects=p["subjects"],
         gate_name=p["gate_name"],
         stable_hosts=p["stable_hosts"],
-        min_stable_minutes=p["min_stable_minutes"],
-        min_health_checks=p["min_health_checks"],
-        max_health_age_minutes=p["max_health_age_minutes"],
+        min_stable_minutes=_number(p["min_stable_minutes"]),
+        min_health_checks=_number(p["min_health_checks"]),
+        max_health_age_minutes=_number(p["max_health_age_minutes"]),
+        clock_tolerance_minutes=_number(p["clock_tolerance_minutes"]),
+        names={str(k): str(v) for k, v in (p["threshold_vars"] or {}).items()},
         required_checks={h: list(c or []) for h, c in (p["required_checks"] or {}).items()},
+        accept_stand_ins=p["accept_stand_ins"],
         previous_gate=p["previous_gate"],
-        cumulative=p["cumulative"],
+        phase0=p["phase0"],
+        cumulative=cumulative,
         problem_hosts=p["problem_hosts"],
         rollback_plan=p["rollback_plan"],
     )
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    path = os.path.abspath(p["ledger_path"] or default_path())
+    label = f"phase {p['phase']} {p['gate_name']}"
+    spec = build_spec(p)
+    try:
+        spec.validate()
+    except GateSpecError as exc:
+        module.fail_json(msg=str(exc), decision="NO-GO", passed=False, recorded_ids=[])
     try:
         with Ledger(path, create=False) as ledger:
             result = evaluate_gate(ledger, spec, root=p["root"])
         out = dict(result.as_dict(), ledger_path=path, recorded_ids=[], changed=False)
-        if p["record"] and spec.subjects and not module.check_mode:
+        if p["record"] and not module.check_mode:
             with Ledger(path) as ledger:
                 out["recorded_ids"] = record_gate(ledger, result, run_id=p["run_id"])
     except (LedgerError, OSError, sqlite3.Error) as exc:
-        module.fail_json(msg=f"phase {p['phase']} {p['gate_name']}: could not read the ledger {path}: {exc}")
+        module.fail_json(msg=f"{label}: NO-GO: could not read the ledger {path}: {exc}", decision="NO-GO", passed=False)
     if not result.passed and p["fail_on_nogo"]:
         # Only the failed asserts: the full list would bury the message.
         module.fail_json(
-            msg=f"phase {p['phase']} {p['gate_name']}: NO-GO. " + " ".join(result.failures),
+            msg=f"{label}: NO-GO. " + " ".join(result.failures),
             decision=out["decision"],
             passed=False,
+            asserts=out["asserts"],
             failures=out["failures"],
             recorded_ids=out["recorded_ids"],
-            changed=out["changed"],
+            changed=False,
             ledger_path=path,
         )
     module.exit_json(**out)

@@ -22,8 +22,8 @@ from support import ansible_json
 from support import nix as nixsupport
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-import ledger as ledger_mod  # noqa: E402  (stdlib only; loaded by path on purpose)
+sys.path.insert(0, str(REPO / ".collections"))
+from ansible_collections.fleet.migration.plugins.module_utils import ledger as ledger_mod  # noqa: E402
 
 _CACHE: dict[str, dict] = {}
 

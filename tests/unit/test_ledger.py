@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-import ledger as L  # noqa: E402
+sys.path.insert(0, str(REPO / ".collections"))
+from ansible_collections.fleet.migration.plugins.module_utils import ledger as L  # noqa: E402
 
 
 @pytest.fixture
@@ -122,13 +122,13 @@ def test_not_a_ledger_file_names_the_path_and_what_to_do(tmp_path):
     with pytest.raises(L.LedgerError) as info:
         L.Ledger(str(bad))
     assert str(bad) in str(info.value)
-    assert "move the file aside" in str(info.value)
+    assert "Move the file aside (never delete evidence)" in str(info.value)
 
 
 WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {utils!r})
-    import ledger as L
+    from ansible_collections.fleet.migration.plugins.module_utils import ledger as L
     led = L.Ledger({path!r})
     n = 0
     while True:
@@ -138,8 +138,7 @@ WRITER = textwrap.dedent("""
         if n >= 50:
             # Mid-transaction when killed: a batch that must vanish whole.
             led.conn.execute("BEGIN IMMEDIATE")
-            led.conn.execute("INSERT INTO events (recorded_at, kind, host, check_name, ok)"
-                             " VALUES ('2026-01-01T00:00:00+00:00', 'health', 'partial', 'x', 1)")
+            led._insert("health", "partial", "x", True, None, None, "", "", None)
             print("in-transaction", flush=True)
             time.sleep(60)
 """)
@@ -148,7 +147,7 @@ WRITER = textwrap.dedent("""
 def test_kill_9_mid_run_keeps_committed_rows_and_a_sound_database(tmp_path):
     path = tmp_path / "ledger.sqlite"
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER.format(utils=str(REPO / "plugins" / "module_utils"), path=str(path))],
+        [sys.executable, "-c", WRITER.format(utils=str(REPO / ".collections"), path=str(path))],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -188,3 +187,78 @@ def test_event_as_dict_is_json_serialisable(ledger):
     ledger.record("gate", "argentum", "gate", True, phase=4, evidence={"decision": "GO"})
     data = ledger.events()[0].as_dict()
     assert json.loads(json.dumps(data))["recorded_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE events SET ok = 1",
+    "DELETE FROM events",
+    "INSERT OR REPLACE INTO events SELECT * FROM events WHERE id = 1",
+    "REPLACE INTO events SELECT * FROM events WHERE id = 2",
+    "INSERT INTO events (id, recorded_at, kind, host, check_name, ok, prev_hash, row_hash)"
+    " VALUES (3, '2026-01-01T00:00:00+00:00', 'health', 'a', 'c', 1, 'forged', 'forged')",
+    "UPDATE ledger_meta SET value = '1'",
+])
+def test_no_sql_statement_rewrites_history(tmp_path, statement):
+    import sqlite3
+
+    path = tmp_path / "l.sqlite"
+    with L.Ledger(str(path)) as led:
+        led.record("health", "a", "c", False)
+        led.record("health", "a", "c", True)
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="ledger is append-only"):
+        conn.execute(statement)
+    conn.close()
+    with L.Ledger(str(path), create=False) as led:
+        assert [e.ok for e in led.events()] == [False, True]
+
+
+def test_dropping_a_trigger_and_rewriting_a_row_is_detected_by_every_reader(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "l.sqlite"
+    with L.Ledger(str(path)) as led:
+        led.record("health", "a", "c", False)
+        led.record("health", "a", "c", True)
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DROP TRIGGER events_no_update; UPDATE events SET ok = 1 WHERE id = 1;"
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'x'); END;"
+    )
+    conn.close()
+    with pytest.raises(L.LedgerError) as info:
+        L.Ledger(str(path), create=False)
+    assert str(info.value) == (
+        f"refusing {path}: the hash chain breaks at row 1 (expected row 1 chained to the start; found content that "
+        "does not match its hash), so history was rewritten. Keep the file for inspection, find who altered it, and "
+        "start a new ledger."
+    )
+
+
+def test_a_dropped_trigger_is_refused_by_writers_too(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "l.sqlite"
+    L.Ledger(str(path)).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER events_no_delete")
+    conn.close()
+    with pytest.raises(L.LedgerError, match=r"the ledger's schema was altered \(missing \['trigger events_no_delete'\]"):
+        L.Ledger(str(path))
+
+
+def test_readers_never_write(tmp_path):
+    path = tmp_path / "l.sqlite"
+    with L.Ledger(str(path)) as led:
+        led.record("health", "a", "c", True)
+    with L.Ledger(str(path), create=False) as reader:
+        with pytest.raises(L.LedgerError, match="was opened read-only"):
+            reader.record("health", "a", "c", True)
+
+
+def test_an_empty_file_is_not_a_ledger(tmp_path):
+    path = tmp_path / "empty.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(L.LedgerError, match="found an empty file. The file was left untouched"):
+        L.Ledger(str(path))
+    assert path.read_bytes() == b""

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-import ledger as L  # noqa: E402
+sys.path.insert(0, str(REPO / ".collections"))
+from ansible_collections.fleet.migration.plugins.module_utils import ledger as L  # noqa: E402
 
 
 def run_module(module: str, args: dict, tmp_path: Path, *extra: str) -> tuple[int, dict]:
@@ -39,7 +39,8 @@ def run_module(module: str, args: dict, tmp_path: Path, *extra: str) -> tuple[in
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
     # The minimal callback prints `localhost | STATUS => {json}`.
     assert "=> {" in res.stdout, res.stdout + res.stderr
-    return res.returncode, json.loads(res.stdout[res.stdout.index("=> {") + 3 :])
+    # The phase report follows the result when a gate decided: read the JSON only.
+    return res.returncode, json.JSONDecoder().raw_decode(res.stdout[res.stdout.index("=> {") + 3 :])[0]
 
 
 def test_records_one_row_with_evidence(tmp_path):
@@ -71,7 +72,7 @@ def test_records_one_row_with_evidence(tmp_path):
         "mesh_verify",
         True,
     )
-    assert event.evidence == {"peers": 2} and event.details == "2 peers online"
+    assert event.evidence == {"peers": 2, "measured_on": "host", "stand_in": False} and event.details == "2 peers online"
 
 
 def test_check_mode_records_nothing(tmp_path):
@@ -94,7 +95,7 @@ def test_unknown_kind_is_refused_by_the_argument_spec(tmp_path):
         tmp_path,
     )
     assert rc != 0
-    assert "value of kind must be one of: deployment, health, gate, problem, got: opinion" in result["msg"]
+    assert "value of kind must be one of: deployment, health, gate, problem, provision, toggle, ci, got: opinion" in result["msg"]
 
 
 def test_unwritable_ledger_names_host_check_and_path(tmp_path):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+
+import pytest
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "ledger-report"
-sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-import ledger as L  # noqa: E402
+sys.path.insert(0, str(REPO / ".collections"))
+from ansible_collections.fleet.migration.plugins.module_utils import ledger as L  # noqa: E402
 
 
 def seed(path: Path) -> None:
@@ -30,6 +32,8 @@ def seed(path: Path) -> None:
         led.record("health", "rosegold", "regression_verify", True, phase=3, at=now - dt.timedelta(hours=1))
         led.record("problem", "rosegold", "casks", False, details="two casks | missing")
         led.record("gate", "rosegold", "gate", False, phase=3, details="NO-GO: rosegold: no_open_problems: ...")
+        led.record("gate", L.FLEET, "gate", False, phase=3, details="NO-GO: rosegold: no_open_problems: ...",
+                   evidence={"decision": "NO-GO"})
 
 
 def test_report_has_a_row_per_host_a_plot_and_the_decisions(tmp_path):
@@ -57,17 +61,19 @@ def test_report_has_a_row_per_host_a_plot_and_the_decisions(tmp_path):
     md = (out / "index.md").read_text()
     rosegold = next(line for line in md.splitlines() if line.startswith("| rosegold |"))
     cells = [c.strip() for c in rosegold.strip("|").split(" | ")]
-    assert cells[2] == "7" and cells[3] == "2" and cells[7] == "2 h"
+    assert cells[2] == "7" and cells[3] == "2" and cells[8] == "2 h"
     assert "two casks \\| missing" in rosegold  # a pipe in evidence does not break the table
     assert "| blackphos | none recorded |" in md
     assert "![Health over time](health.svg)" in md
-    assert "`gate` rosegold: NO-GO: rosegold: no_open_problems" in md
+    assert "`gate` (fleet): NO-GO: rosegold: no_open_problems" in md
+    # The decision is stated plainly, first.
+    assert "**Decision: NO-GO (gate, " in md
     html = (out / "index.html").read_text()
     assert '<img src="health.svg"' in html and "two casks | missing" in html
     svg = (out / "health.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "rosegold" in svg
     data = json.loads((out / "evidence.json").read_text())
-    assert data["integrity"] == "ok" and [h["host"] for h in data["hosts"]] == ["rosegold", "blackphos"]
+    assert data["integrity"] == "hash chain verified, 6 rows" and [h["host"] for h in data["hosts"]] == ["rosegold", "blackphos"]
 
 
 def test_host_query_gives_the_generation_to_roll_back_to(tmp_path):
@@ -106,3 +112,29 @@ def test_the_report_needs_no_ansible(tmp_path):
     )
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert res.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_ledger_on_read_only_media_is_read_and_reported(tmp_path):
+    import shutil
+
+    ledger = tmp_path / "ro" / "l.sqlite"
+    ledger.parent.mkdir()
+    seed(ledger)
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    bind = subprocess.run(["mount", "--bind", "-o", "ro", str(ledger.parent), str(mount)], capture_output=True, check=False)
+    if bind.returncode != 0:
+        remount = None
+        pytest.skip(f"cannot make a read-only bind mount here: {bind.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=False, capture_output=True)
+        with pytest.raises(OSError):
+            (mount / "probe").write_text("x")
+        out = tmp_path / "report"
+        res = subprocess.run([sys.executable, str(SCRIPT), "--ledger", str(mount / "l.sqlite"), "--phase", "3", "--out", str(out)],
+                             capture_output=True, text=True, check=False)
+        assert res.returncode == 0, res.stderr
+        assert "| rosegold |" in (out / "index.md").read_text()
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+    shutil.rmtree(ledger.parent)
