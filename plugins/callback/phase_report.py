@@ -67,7 +67,10 @@ class CallbackModule(CallbackBase):
         failures = [str(f) for f in res.get("failures") or []]
         if decision is None:
             failures = failures or [str(res.get("msg", "the gate could not decide"))]
-        self.decisions.append((phase, name, str(decision or "NO-GO"), failures))
+        entry = (phase, name, str(decision or "NO-GO"), failures)
+        # The deploy plays repeat the preflight's check; say each decision once.
+        if entry not in self.decisions:
+            self.decisions.append(entry)
 
     def v2_runner_on_ok(self, result) -> None:
         self._record(result, True)
@@ -78,8 +81,20 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats) -> None:
         try:
             self._print_summary(getattr(stats, "custom", {}) or {})
+            self._print_outcome(stats)
         except Exception as exc:
             self._display.warning("phase_report: could not print the summary: %s" % exc)
+
+    def _print_outcome(self, stats) -> None:
+        """The run's own outcome, so that a summary of passed checks never reads
+        as success when a host failed."""
+        if not (self.gates or self.decisions):
+            return
+        failed = sorted(set(getattr(stats, "failures", {})) | set(getattr(stats, "dark", {})))
+        if failed:
+            self._display.display("Run: FAILED on %s" % ", ".join(failed), color="red")
+        else:
+            self._display.display("Run: every host succeeded", color="green")
 
     def _print_summary(self, custom: dict) -> None:
         decisions = {}

@@ -28,8 +28,8 @@ options:
     elements: str
     choices: [path, deployed_hosts, latest, problems, deployment]
   ledger_path:
-    description: Ledger to read; defaults to the C(path) answer.
-    type: path
+    description: Ledger to read; empty or unset means the C(path) answer.
+    type: str
   kind:
     description: Event kind for C(latest).
     type: str
@@ -85,7 +85,7 @@ def ledger_path(root: str | None = None) -> str:
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        path = self.get_option("ledger_path") or ledger_path(self.get_option("root"))
+        path = os.path.abspath(os.path.expanduser(self.get_option("ledger_path") or ledger_path(self.get_option("root"))))
         answers = []
         for term in terms:
             if term == "path":

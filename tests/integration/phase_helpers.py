@@ -62,7 +62,7 @@ def plugin_inventory() -> dict:
     return _CACHE["_plugin_inventory"]
 
 
-def write_inventory(directory: Path) -> Path:
+def write_inventory(directory: Path, extra_hostvars: dict[str, dict] | None = None) -> Path:
     """A static YAML inventory with the clan plugin's own groups and hostvars,
     every host reached over the local connection, next to a link to the real
     group_vars (so thresholds are the real ones unless a test overrides them
@@ -70,7 +70,8 @@ def write_inventory(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     listing = plugin_inventory()
     hosts = {
-        name: {**hostvars, "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        name: {**hostvars, "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+               **(extra_hostvars or {}).get(name, {})}
         for name, hostvars in listing["_meta"]["hostvars"].items()
     }
     groups = {
@@ -112,12 +113,19 @@ def seed_stable(
                 ledger.record("gate", host, "gate", True, phase=phase, details="GO", at=now - dt.timedelta(minutes=1))
 
 
+def required_checks(host: str) -> list[str]:
+    """The verify roles of the host's class, from group_vars (which the gate requires)."""
+    klass = machines()[host].get("machineClass", "nixos")
+    return yaml.safe_load((REPO / "inventory" / "group_vars" / f"{klass}.yml").read_text())["fleet_verify_roles"]
+
+
 def run_playbook(
-    playbook: str, inventory: Path, ledger_path: Path, tmp: Path, *extra: str, env: dict | None = None
+    playbook: str, inventory: Path, ledger_path: Path, tmp: Path, *extra: str, env: dict | None = None,
+    fakes: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
     from fakes import install
 
-    bin_dir = install(tmp / "bin", ["clan", "darwin-rebuild", "ssh"])
+    bin_dir = install(tmp / "bin", fakes or ["clan", "darwin-rebuild", "ssh"])
     environ = dict(os.environ)
     environ.update(
         {
