@@ -45,6 +45,12 @@ options:
   root:
     description: Directory the default path is relative to (the repository).
     type: path
+  verify_chain:
+    description:
+      - Check the whole hash chain before answering. The gates always do; the lookup
+        checks the schema only by default, because it is asked once per host.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -92,7 +98,7 @@ class LookupModule(LookupBase):
                 answers.append(path)
                 continue
             try:
-                with Ledger(path, create=False) as ledger:
+                with Ledger(path, create=False, verify=self.get_option("verify_chain")) as ledger:
                     if term == "deployed_hosts":
                         answers.append(deployed_hosts(ledger))
                     elif term == "problems":

@@ -56,11 +56,21 @@ CREATE TABLE events (
     evidence    TEXT    NOT NULL DEFAULT '{{}}' CHECK (json_valid(evidence)),
     details     TEXT    NOT NULL DEFAULT '',
     run_id      TEXT    NOT NULL DEFAULT '',
+    stand_in    INTEGER NOT NULL DEFAULT 0 CHECK (stand_in IN (0, 1)),
+    -- Minutes this row is dated before the latest time claimed by an earlier
+    -- row (since the latest clock acknowledgement): clock trouble, found by an
+    -- index seek instead of a scan. run_max carries that latest time forward.
+    skew_minutes REAL   NOT NULL DEFAULT 0,
+    run_max     TEXT    NOT NULL,
     prev_hash   TEXT    NOT NULL,
     row_hash    TEXT    NOT NULL
 );
-CREATE INDEX events_host_kind ON events (host, kind, id, check_name, ok, recorded_at);
-CREATE INDEX events_kind_phase ON events (kind, phase, check_name, id);
+-- The gate's queries are index seeks: a year of evidence costs no more than a week.
+CREATE INDEX events_host_ok ON events (host, kind, ok, stand_in, id);
+CREATE INDEX events_host_check ON events (host, kind, check_name, stand_in, id, ok);
+CREATE INDEX events_kind_phase ON events (kind, phase, check_name, host, id);
+CREATE INDEX events_time ON events (recorded_at);
+CREATE INDEX events_skew ON events (skew_minutes) WHERE skew_minutes > 0;
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only: UPDATE of events is refused'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
@@ -74,11 +84,20 @@ BEGIN SELECT RAISE(ABORT, 'ledger is append-only: UPDATE of ledger_meta is refus
 CREATE TRIGGER meta_no_delete BEFORE DELETE ON ledger_meta
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only: DELETE from ledger_meta is refused'); END;
 """
+# The statement text SQLite keeps in sqlite_master for each object: from its
+# CREATE to its end, comments inside included.
+_EXPECTED_SQL = {
+    stmt.split()[2]: stmt
+    for stmt in (part[part.index("CREATE"):].rstrip().rstrip(";") for part in _SCHEMA.split(";\n") if "CREATE" in part)
+}
 _EXPECTED_OBJECTS = {
     ("table", "ledger_meta"),
     ("table", "events"),
-    ("index", "events_host_kind"),
+    ("index", "events_host_ok"),
+    ("index", "events_host_check"),
     ("index", "events_kind_phase"),
+    ("index", "events_time"),
+    ("index", "events_skew"),
     ("trigger", "events_no_update"),
     ("trigger", "events_no_delete"),
     ("trigger", "events_only_next"),
@@ -118,7 +137,13 @@ def row_digest(prev_hash: str, row: tuple) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-_ROW_COLUMNS = "id, recorded_at, kind, host, phase, check_name, ok, evidence, details, run_id"
+_ROW_COLUMNS = "id, recorded_at, kind, host, phase, check_name, ok, evidence, details, run_id, stand_in, skew_minutes, run_max"
+_N_CONTENT = 13
+# Rows whose chain a gate checks on every open; the whole chain is checked by
+# the report, scripts/ledger-verify and whenever the schema cookie moved.
+TAIL_ROWS = 500
+# The pseudo-host and check of a clock acknowledgement (see stability.py).
+_CLOCK_ACK = ("(controller)", "clock")
 
 
 @dataclass(frozen=True)
@@ -192,9 +217,9 @@ class Ledger:
         except sqlite3.DatabaseError as exc:
             self.close()
             raise LedgerError(f"cannot open the stability ledger {self.path}: {exc}. {_MOVE_ASIDE}.") from exc
-        # Readers check the whole chain before trusting a row; writers check the
-        # schema (cheap) and chain each row onto the last one.
-        self.verify(chain=self.read_only if verify is None else verify)
+        # Every open checks the schema and the chain's tail (the whole chain
+        # when the schema cookie moved); verify=True checks the whole chain.
+        self.verify(chain=bool(verify))
 
     # -- opening ---------------------------------------------------------
     def _open_read_only(self, timeout: float) -> sqlite3.Connection:
@@ -238,17 +263,29 @@ class Ledger:
             + f"INSERT INTO ledger_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
             + "COMMIT;"
         )
+        cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+        with self.transaction():
+            self.conn.execute("INSERT INTO ledger_meta (key, value) VALUES ('schema_cookie', ?)", (str(cookie),))
 
     # -- trust -----------------------------------------------------------
+    def _schema_cookie_expected(self) -> int | None:
+        rows = self.conn.execute("SELECT value FROM ledger_meta WHERE key LIKE 'schema_cookie%'").fetchall()
+        return max((int(r[0]) for r in rows), default=None)
+
     def verify(self, chain: bool = True) -> int:
-        """Check the schema and (chain=True) the whole hash chain; returns the rows checked.
+        """Check the schema and the hash chain; returns the rows checked.
 
         Fails closed: a ledger whose triggers were dropped or whose rows were
-        rewritten is not evidence of anything."""
+        rewritten is not evidence of anything. Every open checks the schema
+        objects and SQLite's schema cookie, which every DDL statement moves;
+        chain=True also checks the whole chain, chain=False its last
+        TAIL_ROWS rows. A moved cookie (DDL, or a VACUUM) forces the whole
+        chain; if it holds, the new cookie is accepted."""
         if self.conn is None:
             return 0
         try:
-            objects = {(r[0], r[1]) for r in self.conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+            objects = {(r[0], r[1]): r[2] for r in self.conn.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
             version = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"cannot read the stability ledger {self.path}: {exc}. {_MOVE_ASIDE}.") from exc
@@ -257,29 +294,48 @@ class Ledger:
                 f"refusing {self.path}: expected ledger schema {SCHEMA_VERSION}; found "
                 f"{'none' if version is None else version[0]}. {_MOVE_ASIDE} of this version."
             )
-        if objects != _EXPECTED_OBJECTS:
-            missing = sorted(f"{t} {n}" for t, n in _EXPECTED_OBJECTS - objects)
-            extra = sorted(f"{t} {n}" for t, n in objects - _EXPECTED_OBJECTS)
+        altered = sorted(f"{t} {n}" for (t, n), sql in objects.items() if (t, n) in _EXPECTED_OBJECTS and sql != _EXPECTED_SQL.get(n))
+        if set(objects) != _EXPECTED_OBJECTS or altered:
+            missing = sorted(f"{t} {n}" for t, n in _EXPECTED_OBJECTS - set(objects))
+            extra = sorted(f"{t} {n}" for t, n in set(objects) - _EXPECTED_OBJECTS)
             raise LedgerError(
                 f"refusing {self.path}: the ledger's schema was altered (missing {missing or 'nothing'}, "
-                f"added {extra or 'nothing'}), so its history can no longer be trusted. Keep the file for "
-                f"inspection, find who altered it, and start a new ledger."
+                f"added {extra or 'nothing'}, changed {altered or 'nothing'}), so its history can no longer be "
+                f"trusted. Keep the file for inspection, find who altered it, and start a new ledger."
             )
-        if not chain:
-            return 0
+        cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+        moved = cookie != self._schema_cookie_expected()
+        count = self._verify_chain(full=chain or moved)
+        if moved and not self.read_only:
+            # The whole chain held: a VACUUM moved the cookie, not a rewrite.
+            with self.transaction():
+                n = self.conn.execute("SELECT COUNT(*) FROM ledger_meta WHERE key LIKE 'schema_cookie%'").fetchone()[0]
+                self.conn.execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", (f"schema_cookie.{n}", str(cookie)))
+        return count
+
+    def _verify_chain(self, full: bool) -> int:
+        last = self.conn.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
+        start = 1 if full else max(1, last - TAIL_ROWS + 1)
         prev = GENESIS
-        count = 0
-        for row in self.conn.execute(f"SELECT {_ROW_COLUMNS}, prev_hash, row_hash FROM events ORDER BY id"):
-            count += 1
-            content = tuple(row)[:10]
-            if row[0] != count or row[10] != prev or row_digest(prev, content) != row[11]:
+        if start > 1:
+            prev = self.conn.execute("SELECT row_hash FROM events WHERE id = ?", (start - 1,)).fetchone()[0]
+        expected = start
+        for row in self.conn.execute(f"SELECT {_ROW_COLUMNS}, prev_hash, row_hash FROM events WHERE id >= ? ORDER BY id", (start,)):
+            content = tuple(row)[:_N_CONTENT]
+            if row[0] != expected or row[_N_CONTENT] != prev or row_digest(prev, content) != row[_N_CONTENT + 1]:
                 raise LedgerError(
-                    f"refusing {self.path}: the hash chain breaks at row {row[0]} (expected row {count} chained to "
+                    f"refusing {self.path}: the hash chain breaks at row {row[0]} (expected row {expected} chained to "
                     f"{prev[:12] or 'the start'}; found content that does not match its hash), so history was "
                     f"rewritten. Keep the file for inspection, find who altered it, and start a new ledger."
                 )
-            prev = row[11]
-        return count
+            prev = row[_N_CONTENT + 1]
+            expected += 1
+        if expected - 1 != last:
+            raise LedgerError(
+                f"refusing {self.path}: expected rows {start} to {last} in the hash chain; found a gap after row "
+                f"{expected - 1}, so rows were removed. Keep the file for inspection and start a new ledger."
+            )
+        return expected - start
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self) -> "Ledger":
@@ -330,22 +386,33 @@ class Ledger:
             raise LedgerError(f"the stability ledger {self.path} was opened read-only; open it with create=True to write")
         if kind not in KINDS:
             raise LedgerError(f"unknown ledger kind {kind!r}: expected one of {', '.join(KINDS)}")
-        last = self.conn.execute("SELECT id, row_hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-        new_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        last = self.conn.execute("SELECT id, row_hash, run_max FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        new_id, prev, run_max = (last[0] + 1, last[1], last[2]) if last else (1, GENESIS, "")
+        stamp = to_iso(at or utcnow())
+        skew = (from_iso(run_max) - from_iso(stamp)).total_seconds() / 60.0 if run_max else 0.0
+        evidence = evidence or {}
+        if (host, check) == _CLOCK_ACK and kind == "problem" and ok:
+            # An acknowledged clock problem starts the comparison afresh.
+            run_max = stamp
+        else:
+            run_max = max(run_max, stamp) if run_max else stamp
         content = (
             new_id,
-            to_iso(at or utcnow()),
+            stamp,
             kind,
             host,
             None if phase is None else int(phase),
             check,
             1 if ok else 0,
-            json.dumps(evidence or {}, sort_keys=True, default=str),
+            json.dumps(evidence, sort_keys=True, default=str),
             details or "",
             run_id or "",
+            1 if evidence.get("stand_in") is True else 0,
+            round(max(0.0, skew), 6),
+            run_max,
         )
         self.conn.execute(
-            f"INSERT INTO events ({_ROW_COLUMNS}, prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO events ({_ROW_COLUMNS}, prev_hash, row_hash) VALUES ({', '.join('?' * (_N_CONTENT + 2))})",
             (*content, prev, row_digest(prev, content)),
         )
         return new_id

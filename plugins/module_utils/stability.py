@@ -76,28 +76,28 @@ def clock_anomalies(
     ledger: Ledger, now: _dt.datetime, tolerance_minutes: float = DEFAULT_CLOCK_TOLERANCE_MINUTES, limit: int = 10
 ) -> list[ClockAnomaly]:
     """Rows after the latest acknowledgement that are dated in the future or
-    earlier than a row recorded before them, beyond the tolerance."""
+    earlier than a row recorded before them, beyond the tolerance. Two index
+    seeks: the writer stored each row's skew against the rows before it."""
     if ledger.conn is None:
         return []
+    floor = clock_floor(ledger)
+    ahead = _dt.timedelta(minutes=tolerance_minutes)
     rows = ledger.conn.execute(
-        "SELECT id, host, kind, recorded_at, prev_max FROM ("
-        " SELECT id, host, kind, recorded_at, MAX(recorded_at) OVER"
-        "  (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_max"
-        " FROM events WHERE id > ?)"
-        " WHERE (julianday(prev_max) - julianday(recorded_at)) * 1440.0 > ?"
-        "    OR (julianday(recorded_at) - julianday(?)) * 1440.0 > ?"
-        " ORDER BY id LIMIT ?",
-        (clock_floor(ledger), tolerance_minutes, to_iso(now), tolerance_minutes, limit),
+        "SELECT id, host, kind, recorded_at, run_max, 'future' AS problem FROM events"
+        " WHERE recorded_at > ? AND id > ?"
+        " UNION ALL"
+        " SELECT e.id, e.host, e.kind, e.recorded_at, p.run_max, 'backwards' FROM events e"
+        " JOIN events p ON p.id = e.id - 1 WHERE e.skew_minutes > ? AND e.id > ?"
+        " ORDER BY 1 LIMIT ?",
+        (to_iso(now + ahead), floor, tolerance_minutes, floor, limit),
     ).fetchall()
-    out = []
+    seen, out = set(), []
     for r in rows:
-        future = (from_iso(r["recorded_at"]) - now).total_seconds() / 60.0 > tolerance_minutes
-        out.append(
-            ClockAnomaly(
-                r["id"], r["host"], r["kind"], r["recorded_at"],
-                "future" if future else "backwards", to_iso(now) if future else r["prev_max"],
-            )
-        )
+        if r["id"] in seen:
+            continue
+        seen.add(r["id"])
+        reference = to_iso(now) if r["problem"] == "future" else r["run_max"]
+        out.append(ClockAnomaly(r["id"], r["host"], r["kind"], r["recorded_at"], r["problem"], reference))
     return out
 
 
@@ -145,18 +145,35 @@ def open_problems(ledger: Ledger, host: str | None = None) -> dict[str, list[str
 
 
 def _stand_in_filter(accept_stand_ins: bool) -> str:
-    return "" if accept_stand_ins else " AND COALESCE(json_extract(evidence, '$.stand_in'), 0) = 0"
+    return " AND stand_in IN (0, 1)" if accept_stand_ins else " AND stand_in = 0"
 
 
-def host_stability(ledger: Ledger, host: str, *, accept_stand_ins: bool = False, failures_listed: int = 10) -> HostStability:
+def _check_names(conn, host: str) -> list[str]:
+    """Distinct health check names of a host by skip-scan: one index seek per
+    name, however many rows each name has."""
+    return [r[0] for r in conn.execute(
+        "WITH RECURSIVE c(name) AS ("
+        " SELECT (SELECT MIN(check_name) FROM events WHERE host = ?1 AND kind = 'health')"
+        " UNION ALL SELECT (SELECT MIN(check_name) FROM events WHERE host = ?1 AND kind = 'health' AND check_name > c.name)"
+        " FROM c WHERE c.name IS NOT NULL) SELECT name FROM c WHERE name IS NOT NULL",
+        (host,),
+    )]
+
+
+def host_stability(
+    ledger: Ledger, host: str, *, accept_stand_ins: bool = False, failures_listed: int = 10, healthy_needed: int = 1000
+) -> HostStability:
+    """healthy_needed bounds the count of healthy checks: a gate needs to know
+    that there are enough, not how many a year holds."""
     state = HostStability(host=host)
     state.open_problems = open_problems(ledger, host).get(host, [])
     if ledger.conn is None:
         return state
     conn = ledger.conn
     latest = conn.execute(
-        "SELECT id, ok FROM events WHERE host = ? AND kind = 'deployment' ORDER BY id DESC LIMIT 1", (host,)
+        "SELECT MAX(id) AS id FROM events WHERE host = ? AND kind = 'deployment'", (host,)
     ).fetchone()
+    latest = None if latest["id"] is None else conn.execute("SELECT id, ok FROM events WHERE id = ?", (latest["id"],)).fetchone()
     if latest is None:
         return state
     state.last_deployment_id = latest["id"]
@@ -209,27 +226,31 @@ def host_stability(ledger: Ledger, host: str, *, accept_stand_ins: bool = False,
         restarts.append((floor, from_iso(floor_row["recorded_at"]), f"the clock problem acknowledged at {floor_row['recorded_at']}"))
     start_id, state.stable_since, state.restart_reason = max(restarts, key=lambda r: r[0])
 
-    # Healthy evidence after the clock start.
-    ok_rows = conn.execute(
-        f"SELECT check_name, COUNT(*) AS n, MAX(id) AS last FROM events WHERE host = ? AND kind = 'health' AND ok = 1"
-        f" AND id > ?{stand} GROUP BY check_name",
-        (host, start_id),
-    ).fetchall()
-    if ok_rows:
-        state.checks_seen = {r["check_name"] for r in ok_rows}
-        state.healthy_checks = sum(r["n"] for r in ok_rows)
-        last_id = max(r["last"] for r in ok_rows)
-        state.last_ok_health_at = from_iso(conn.execute("SELECT recorded_at FROM events WHERE id = ?", (last_id,)).fetchone()[0])
-    # Latest record of each check since the deployment decides "failing now".
-    for r in conn.execute(
-        f"SELECT check_name, ok, recorded_at, MAX(id) FROM events WHERE host = ? AND kind = 'health' AND id > ?{stand}"
-        " GROUP BY check_name ORDER BY check_name",
-        (host, dep_id),
-    ):
-        if not r["ok"]:
-            state.failing_now.append(f"{r['check_name']} (failed at {r['recorded_at']})")
+    # Healthy evidence after the clock start: every health row after it is
+    # healthy (a failure would have moved the start), so seeks suffice.
+    names = _check_names(conn, host)
+    last_ok = 0
+    for name in names:
+        latest_row = conn.execute(
+            f"SELECT id, ok, recorded_at FROM events WHERE host = ? AND kind = 'health' AND check_name = ?{stand}"
+            " AND id > ? ORDER BY id DESC LIMIT 1",
+            (host, name, dep_id),
+        ).fetchone()
+        if latest_row is None:
+            continue
+        if not latest_row["ok"]:
+            state.failing_now.append(f"{name} (failed at {latest_row['recorded_at']})")
+        elif latest_row["id"] > start_id:
+            state.checks_seen.add(name)
+            last_ok = max(last_ok, latest_row["id"])
+    if last_ok:
+        state.last_ok_health_at = from_iso(conn.execute("SELECT recorded_at FROM events WHERE id = ?", (last_ok,)).fetchone()[0])
+    state.healthy_checks = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE host = ? AND kind = 'health' AND ok = 1{stand} AND id > ? LIMIT ?)",
+        (host, start_id, healthy_needed),
+    ).fetchone()[0]
     failed = conn.execute(
-        f"SELECT check_name, recorded_at FROM events WHERE host = ? AND kind = 'health' AND ok = 0 AND id > ?{stand}"
+        f"SELECT check_name, recorded_at FROM events WHERE host = ? AND kind = 'health' AND ok = 0{stand} AND id > ?"
         " ORDER BY id DESC LIMIT ?",
         (host, dep_id, failures_listed + 1),
     ).fetchall()
@@ -238,8 +259,7 @@ def host_stability(ledger: Ledger, host: str, *, accept_stand_ins: bool = False,
         state.failed_checks.insert(0, "earlier failures")
     if not accept_stand_ins:
         state.stand_in_rows_ignored = conn.execute(
-            "SELECT COUNT(*) FROM events WHERE host = ? AND kind = 'health' AND id > ?"
-            " AND COALESCE(json_extract(evidence, '$.stand_in'), 0) <> 0",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE host = ? AND kind = 'health' AND stand_in = 1 AND id > ? LIMIT 1000)",
             (host, dep_id),
         ).fetchone()[0]
     return state

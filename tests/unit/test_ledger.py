@@ -220,10 +220,14 @@ def test_dropping_a_trigger_and_rewriting_a_row_is_detected_by_every_reader(tmp_
     with L.Ledger(str(path)) as led:
         led.record("health", "a", "c", False)
         led.record("health", "a", "c", True)
+    from ansible_collections.fleet.migration.plugins.module_utils import ledger_store
+
     conn = sqlite3.connect(path)
+    # The trigger comes back exactly as it was: only the moved schema cookie
+    # and the hash chain can tell.
     conn.executescript(
         "DROP TRIGGER events_no_update; UPDATE events SET ok = 1 WHERE id = 1;"
-        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'x'); END;"
+        + ledger_store._EXPECTED_SQL["events_no_update"] + ";"
     )
     conn.close()
     with pytest.raises(L.LedgerError) as info:
@@ -233,6 +237,31 @@ def test_dropping_a_trigger_and_rewriting_a_row_is_detected_by_every_reader(tmp_
         "does not match its hash), so history was rewritten. Keep the file for inspection, find who altered it, and "
         "start a new ledger."
     )
+
+
+def test_a_trigger_replaced_by_a_weaker_one_is_refused(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "l.sqlite"
+    L.Ledger(str(path)).close()
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TRIGGER events_no_update; CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT 1; END;")
+    conn.close()
+    with pytest.raises(L.LedgerError, match=r"changed \['trigger events_no_update'\]"):
+        L.Ledger(str(path), create=False)
+
+
+def test_a_vacuum_moves_the_cookie_and_is_accepted_once_the_whole_chain_holds(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "l.sqlite"
+    with L.Ledger(str(path)) as led:
+        led.record("health", "a", "c", True)
+    conn = sqlite3.connect(path)
+    conn.execute("VACUUM")
+    conn.close()
+    with L.Ledger(str(path)) as led:
+        assert [e.check for e in led.events()] == ["c"]
 
 
 def test_a_dropped_trigger_is_refused_by_writers_too(tmp_path):
