@@ -146,6 +146,26 @@ _CLAN_STDERR_TAIL = 25
 _UNTRACKED_SKIP = {".git", ".venv", ".collections", ".cache", "node_modules", "result"}
 
 
+def _helper_flags(helper: str, flake_dir: str) -> list[str] | None:
+    """What ``nix_offline.py flags`` prints, run in-process in ``flake_dir``; None when it fails."""
+    # pylint: disable=import-outside-toplevel  # only when the offline helper is installed
+    import contextlib
+    import io
+    import runpy
+    out = io.StringIO()
+    cwd = os.getcwd()
+    try:
+        os.chdir(flake_dir)
+        with contextlib.redirect_stdout(out):
+            namespace = runpy.run_path(helper, run_name="nix_offline_flags")
+            rc = namespace["flags"]()
+    except (Exception, SystemExit):  # pylint: disable=broad-exception-caught  # the command reports it
+        return None
+    finally:
+        os.chdir(cwd)
+    return out.getvalue().split() if rc in (0, None) else None
+
+
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """Clan machines as Ansible hosts."""
 
@@ -156,7 +176,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
+        config = self._read_config_data(path)
+        self._check_option_names(path, config)
         flake = self.get_option("flake") or self._flake_of(path)
         data = self._cached_or_evaluated(path, flake, cache)
         try:
@@ -164,6 +185,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except clan_inventory.InventoryDataError as exc:
             raise AnsibleParserError("fleet.migration.clan: malformed inventory from flake '%s': %s" % (flake, exc))
         self._populate(hosts)
+
+    def _check_option_names(self, path: str, config) -> None:
+        """A misspelled option is an error: Ansible itself ignores unknown keys."""
+        valid = sorted(self._options)
+        unknown = sorted(str(key) for key in config if key not in self._options)
+        if not unknown:
+            return
+        import difflib  # pylint: disable=import-outside-toplevel  # only on this error path
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hints.append("'%s' (did you mean '%s'?)" % (key, close[0]) if close else "'%s'" % key)
+        raise AnsibleParserError(
+            "fleet.migration.clan: unknown option %s in %s: expected one of %s; fix the spelling or remove it"
+            % (", ".join(hints), path, ", ".join(valid)))
 
     @staticmethod
     def _flake_of(path: str) -> str:
@@ -196,18 +232,37 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if self.get_option("source") == "clan_cli":
             return self._select_with_clan(flake)
         try:
+            flags = self._offline_flags(flake) + list(self.get_option("nix_flags") or [])
             return nix_eval.eval_json(
                 ".",
                 flake=flake,
                 apply=clan_inventory.INVENTORY_APPLY,
                 nix_bin=self.get_option("nix_bin"),
-                nix_flags=self.get_option("nix_flags") or [],
-                offline=self.get_option("nix_offline"),
-                offline_command=self.get_option("offline_flags_command"),
+                nix_flags=flags,
+                offline="never",
                 timeout=self.get_option("timeout"),
             )
         except nix_eval.NixError as exc:
             raise AnsibleParserError("fleet.migration.clan: %s" % exc)
+
+    def _offline_flags(self, flake: str) -> list[str]:
+        """nix_eval.offline_flags, with the discovered helper run in this process.
+
+        Starting a second Python for ``nix_offline.py flags`` cost about as much
+        as the evaluation itself; its ``flags()`` only reads flake.lock. Any
+        failure falls back to nix_eval.offline_flags, which runs the helper as a
+        command and reports its error.
+        """
+        mode = self.get_option("nix_offline")
+        command = self.get_option("offline_flags_command")
+        _ref, flake_dir = nix_eval.resolve_flake(flake)
+        helper = nix_eval.find_offline_helper(flake_dir) if mode != "never" and not command else None
+        flags = _helper_flags(helper, flake_dir) if helper and flake_dir else None
+        if flags is None:
+            return nix_eval.offline_flags(flake_dir, mode, command)
+        if flags and "--no-write-lock-file" not in flags:
+            flags.append("--no-write-lock-file")
+        return flags
 
     def _select_with_clan(self, flake: str) -> dict:
         """INVENTORY_APPLY-shaped data from one ``clan select`` per CLAN_SELECTORS entry."""
