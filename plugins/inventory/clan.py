@@ -132,7 +132,7 @@ import os
 import shutil
 import subprocess
 
-from ansible.errors import AnsibleParserError
+from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.group import to_safe_group_name
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
@@ -367,6 +367,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.inventory.set_variable(name, var, value)
             # Constructed features see the plugin's variables merged with any set so far.
             merged = self.inventory.get_host(name).get_vars()
-            self._set_composite_vars(self.get_option("compose"), merged, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), merged, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), merged, name, strict=strict)
+            try:
+                self._set_composite_vars(self.get_option("compose"), merged, name, strict=strict)
+                self._add_host_to_composed_groups(self.get_option("groups"), merged, name, strict=strict)
+                self._add_host_to_keyed_groups(self.get_option("keyed_groups"), merged, name, strict=strict)
+            except AnsibleError as exc:
+                self._raise_if_fleet_fact_missing(name, hostvars, exc)
+                raise
+
+    @staticmethod
+    def _raise_if_fleet_fact_missing(name: str, hostvars: dict, exc: Exception) -> None:
+        """Name the missing fleet fact when a strict compose/groups/keyed_groups expression needed it."""
+        text = str(exc)
+        needed = [var for var in hostvars.get("fleet_facts_missing", []) if var in text]
+        if needed:
+            raise AnsibleParserError(
+                "fleet.migration.clan: host '%s': an expression of compose, groups or keyed_groups needs %s, "
+                "expected from %s; found nothing (fleet_facts_missing: %s). Add that to the flake, give the "
+                "expression a default (e.g. %s | default(...)), or set strict: false to skip it. Ansible said: %s"
+                % (name, ", ".join(needed), "; ".join(clan_inventory.FLEET_FACTS[v] for v in needed),
+                   hostvars["fleet_facts_missing"], needed[0], text.splitlines()[0] if text else "")) from exc
