@@ -93,6 +93,22 @@ options:
         helper when C(nix_offline) is not C(never).
     type: list
     elements: str
+  class_group_prefix:
+    description:
+      - When set, every machine is also in the group of this prefix and its machine class (C(class_nixos),
+        C(class_darwin) for C(class_)), for plays that must not rely on tag names. Clan's own C(nixos) and
+        C(darwin) tags are groups anyway.
+      - The same as a C(keyed_groups) entry on C(clan_machine_class), without templating each host.
+    type: str
+  role_groups:
+    description:
+      - Groups of the machines that hold a role of a clan service, whatever the service instance is called,
+        computed from the resolved roles (C(clan_services), C(clan_service_modules)) without templating.
+      - Each key is a group name; its value is C({module, role}). C(module) matches the instance's module name
+        with or without an C(@input/) prefix, so C(zerotier) matches clan-core's C(zerotier) and a wrapper such as
+        C(@fleet/zerotier).
+    type: dict
+    default: {}
   timeout:
     description: Seconds the evaluation (with O(source=clan_cli), each C(clan select)) may take before the
       inventory fails.
@@ -129,6 +145,7 @@ timeout: 300
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -350,8 +367,30 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                              if n.endswith(".nix") or n == "flake.lock")
             return sorted(files)
 
+    def _role_groups(self) -> dict:
+        """``{group: (module pattern, role)}`` from the role_groups option, checked."""
+        groups = {}
+        for group, spec in (self.get_option("role_groups") or {}).items():
+            if not isinstance(spec, dict) or set(spec) != {"module", "role"} \
+                    or not all(isinstance(spec[k], str) and spec[k] for k in spec):
+                raise AnsibleParserError(
+                    "fleet.migration.clan: role_groups.%s: expected {module: NAME, role: ROLE} (a clan service "
+                    "module name and one of its roles), found %r; fix role_groups in the inventory file"
+                    % (group, spec))
+            pattern = re.compile(r"^(@[^/]+/)?%s$" % re.escape(spec["module"]))
+            groups[to_safe_group_name(group, force=True, silent=True)] = (pattern, spec["role"])
+        return groups
+
+    @staticmethod
+    def _holds(hostvars: dict, pattern, role: str) -> bool:
+        modules = hostvars["clan_service_modules"]
+        return any(role in roles and pattern.match(modules[instance])
+                   for instance, roles in hostvars["clan_services"].items())
+
     def _populate(self, hosts: dict) -> None:
         strict = self.get_option("strict")
+        role_groups = self._role_groups()
+        class_prefix = self.get_option("class_group_prefix")
         for name, hostvars in hosts.items():
             if "ansible_host" not in hostvars:
                 self.display.warning(
@@ -363,6 +402,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for tag in group_names:
                 group = self.inventory.add_group(to_safe_group_name(tag, force=True, silent=True))
                 self.inventory.add_child(group, name)
+            # Role groups before class groups: the order the groups/keyed_groups options used to add them.
+            for group, (pattern, role) in role_groups.items():
+                if self._holds(hostvars, pattern, role):
+                    self.inventory.add_child(self.inventory.add_group(group), name)
+            if class_prefix:
+                group = to_safe_group_name(class_prefix + hostvars["clan_machine_class"], force=True, silent=True)
+                self.inventory.add_child(self.inventory.add_group(group), name)
             for var, value in hostvars.items():
                 self.inventory.set_variable(name, var, value)
             # Constructed features see the plugin's variables merged with any set so far.
