@@ -156,11 +156,46 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory, nix_eval
 
 # Bumped when the cached document's layout changes.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 # Lines of the clan CLI's stderr kept in an error message: its own error is last.
 _CLAN_STDERR_TAIL = 25
 # Directories that cannot change what a flake evaluates to but can be large.
 _UNTRACKED_SKIP = {".git", ".venv", ".collections", ".cache", "node_modules", "result"}
+
+
+def _git_index_signature(flake: str) -> list | None:
+    """``[flake, size, mtime_ns, inode]`` of the git index that lists the flake's files, None outside git.
+
+    git rewrites the index through a new file for every change to it, so the
+    signature changes whenever the tracked-file list can.
+    """
+    if not os.path.isdir(flake):
+        return None
+    current = os.path.abspath(flake)
+    while True:
+        dot_git = os.path.join(current, ".git")
+        if os.path.isdir(dot_git):
+            git_dir = dot_git
+            break
+        if os.path.isfile(dot_git):  # a worktree or submodule: "gitdir: PATH"
+            try:
+                with open(dot_git, encoding="utf-8") as handle:
+                    line = handle.readline().strip()
+            except OSError:
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            git_dir = os.path.join(current, line[len("gitdir:"):].strip())
+            break
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+    try:
+        st = os.stat(os.path.join(git_dir, "index"))
+    except OSError:
+        return None
+    return [os.path.abspath(flake), st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def _helper_flags(helper: str, flake_dir: str) -> list[str] | None:
@@ -232,17 +267,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """The evaluated data, from the cache while the flake is unchanged."""
         use_cache = self.get_option("cache")
         key = self.get_cache_key(path)
-        fingerprint = self._fingerprint(flake)
+        cached = {}
         if use_cache and cache:
             try:
                 cached = self._cache[key]
             except KeyError:
-                cached = None
-            if isinstance(cached, dict) and cached.get("fingerprint") == fingerprint:
-                return cached["data"]
+                cached = {}
+            cached = cached if isinstance(cached, dict) else {}
+        # The tracked-file list changes only when git's index does: reuse it
+        # instead of running `git ls-files` on every start.
+        index = _git_index_signature(flake)
+        files = cached.get("files") if index is not None and cached.get("files_index") == index else None
+        fingerprint, files = self._fingerprint(flake, files)
+        if cached.get("fingerprint") == fingerprint and "data" in cached:
+            return cached["data"]
         data = self._evaluate(flake)
         if use_cache:
-            self._cache[key] = {"fingerprint": fingerprint, "data": data}
+            self._cache[key] = {"fingerprint": fingerprint, "data": data, "files_index": index, "files": files}
         return data
 
     def _evaluate(self, flake: str) -> dict:
@@ -331,26 +372,30 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "selector '%s'; found %r; check that clan_bin is clan-core's CLI"
                 % (shown, selector, stdout.strip()[:200]))
 
-    def _fingerprint(self, flake: str) -> str:
-        """A digest of everything the evaluation depends on.
+    def _fingerprint(self, flake: str, files: list | None = None) -> tuple[str, list | None]:
+        """A digest of everything the evaluation depends on, and the file list it used.
 
         For a local flake: every tracked file's path, size and mtime (nix only
         sees files git tracks; outside git, every .nix file and flake.lock),
-        plus the options that change the evaluation.
+        plus the options that change the evaluation. ``files`` is a tracked
+        file list known to be current (from the cache), else it is read.
         """
         digest = hashlib.sha256()
         options = [flake, self.get_option("nix_bin"), self.get_option("nix_flags"), self.get_option("nix_offline"),
                    self.get_option("offline_flags_command"), _CACHE_FORMAT, os.environ.get("FLEET_NIX_ONLINE"),
                    self.get_option("source"), self.get_option("clan_bin"), self.get_option("clan_flags")]
         digest.update(json.dumps(options, sort_keys=True, default=str).encode())
-        if os.path.isdir(flake):
-            for rel in self._flake_files(flake):
-                try:
-                    st = os.stat(os.path.join(flake, rel))
-                except OSError:
-                    continue
-                digest.update(("%s\0%d\0%d\n" % (rel, st.st_size, st.st_mtime_ns)).encode())
-        return digest.hexdigest()
+        if not os.path.isdir(flake):
+            return digest.hexdigest(), None
+        if files is None:
+            files = self._flake_files(flake)
+        for rel in files:
+            try:
+                st = os.stat(os.path.join(flake, rel))
+            except OSError:
+                continue
+            digest.update(("%s\0%d\0%d\n" % (rel, st.st_size, st.st_mtime_ns)).encode())
+        return digest.hexdigest(), files
 
     @staticmethod
     def _flake_files(flake: str) -> list[str]:

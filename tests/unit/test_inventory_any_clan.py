@@ -231,3 +231,60 @@ def test_offline_helper_failing_reports_the_helper_error(project):
     assert "exited 1: nix-offline flags: no mirror (fetch it); fix the helper (is the nixpkgs.lib mirror fetched?) " \
            "or set nix_offline to never" in one_line(proc.stderr)
     assert [r["name"] for r in runs] == ["nix_offline_flags", "__main__"]
+
+
+# ---------------------------------------------------------------- native groups (no per-host templating)
+
+
+def test_role_groups_and_class_group_prefix(project):
+    data = fresh(GOOD)
+    data["instances"]["zt"]["module"]["name"] = "@fleet/zerotier"
+    data["instances"]["other"] = {"module": {"name": "zerotier-ng", "input": None},
+                                  "roles": {"controller": {"machines": ["mac"], "tags": []}}}
+    config = BASE + ("role_groups:\n  zerotier_controllers: {module: zerotier, role: controller}\n"
+                     "  ssh-clients: {module: sshd, role: client}\nclass_group_prefix: class_\n")
+    out = listed(run_with(project, data, config))
+    assert out["zerotier_controllers"]["hosts"] == ["ctl"]  # not mac: zerotier-ng is another module
+    assert out["ssh_clients"]["hosts"] == ["mac"]
+    assert (out["class_nixos"]["hosts"], out["class_darwin"]["hosts"]) == (["ctl"], ["mac"])
+
+
+def test_role_group_malformed_names_it(project):
+    proc = run_with(project, fresh(GOOD), BASE + "role_groups:\n  zt: zerotier\n")
+    assert proc.returncode != 0
+    assert ("fleet.migration.clan: role_groups.zt: expected {module: NAME, role: ROLE} (a clan service module name "
+            "and one of its roles), found 'zerotier'; fix role_groups in the inventory file") in one_line(proc.stderr)
+
+
+# ---------------------------------------------------------------- warm start
+
+
+def _git_logging(bin_dir, log):
+    """A `git` that logs its argv and runs the real one."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "git"
+    script.write_text("#!/bin/sh\necho \"$*\" >> %s\nexec /usr/bin/git \"$@\"\n" % log)
+    script.chmod(0o755)
+
+
+def test_warm_start_reuses_the_file_list_until_the_git_index_changes(project):
+    import subprocess  # pylint: disable=import-outside-toplevel
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(project.dir)]
+    subprocess.run(git + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "flake.nix"], check=True)
+    subprocess.run(git + ["commit", "-qm", "flake"], check=True)
+    bin_dir, log = project.dir / "bin", project.dir / "git.log"
+    _git_logging(bin_dir, log)
+    write_fake_nix(bin_dir, stdout=json.dumps(GOOD))
+    config = BASE + "cache: true\n"
+    listed(project(config, path_dirs=[bin_dir]))
+    assert "ls-files" in log.read_text()
+    log.write_text("")
+    write_fake_nix(bin_dir, stderr="error: boom\n", rc=1)
+    assert "ctl" in listed(project(config, path_dirs=[bin_dir]))["_meta"]["hostvars"]
+    assert "ls-files" not in log.read_text()  # warm: no git process
+    # A newly tracked file changes the index, so the list is read again and the cache is stale.
+    (project.dir / "extra.nix").write_text("{ }\n")
+    subprocess.run(git + ["add", "extra.nix"], check=True)
+    proc = project(config, path_dirs=[bin_dir])
+    assert proc.returncode != 0 and "error: boom" in proc.stderr
