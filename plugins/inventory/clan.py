@@ -8,23 +8,31 @@ name: clan
 short_description: Hosts, groups and facts from a clan-core flake's inventory
 version_added: "0.1.0"
 description:
-  - Evaluates the clan inventory of a flake with one C(nix eval --json) call and makes every clan machine an
-    Ansible host.
+  - Evaluates the clan inventory of any clan-core flake with one C(nix eval --json) call and makes every clan machine
+    an Ansible host. The clan may be made with C(clan-core.lib.clan) or clan-core's flake-parts module and exported
+    as the flake output C(clan) or only as C(clanInternals), as clan-core's templates (C(templates/clan/default),
+    C(flake-parts), C(minimal)) do.
   - With O(source=clan_cli) the same data is read through the clan CLI instead (C(clan select --flake FLAKE
     SELECTOR), which prints JSON), and mapped to the same hosts, groups and variables.
   - Groups come from the machine's tags and its machine class (clan adds the tags C(all), C(nixos) and C(darwin)).
     Characters that are invalid in Ansible group names are replaced by C(_), so the tag C(zerotier-controller)
-    becomes the group C(zerotier_controller).
+    becomes the group C(zerotier_controller). O(role_groups) and O(class_group_prefix) add more groups.
   - Service instance roles are resolved from their machines and tags the way clan-core resolves them.
-  - Fleet-wide facts (C(fleet.ports), C(fleet.publicSurface), C(fleet.domain)) come from the flake output C(fleet).
+  - "Host variables from the clan inventory alone: C(clan_machine_name), C(clan_machine_class), C(clan_tags),
+    C(clan_description), C(clan_services) (instance name to the list of roles the machine holds),
+    C(clan_service_modules) (instance name to clan service module name), and C(ansible_host), C(ansible_user),
+    C(ansible_port) parsed from C(deploy.targetHost) (C([ssh://][user@]host[:port][?Option=value&...]), the host
+    an IPv6 address in brackets or bare; C(?Option=value) becomes C(ansible_ssh_common_args))."
+  - "Fleet-only host variables, set when the flake provides them and never required: C(fleet_ports) (flake output
+    C(fleet.ports)), C(fleet_public_surface) (C(fleet.publicSurface)), C(fleet_domain) (C(fleet.domain)),
+    C(fleet_expected_secrets) (the deployed service secrets of the C(fleet.generators) vars generators that apply to
+    the machine, for the secrets_verify role) and C(fleet_phase) (N of the machine's C(phaseN) tag)."
+  - A fleet-only variable whose source is missing is left undefined, so whatever uses it fails naming it, and the
+    host variable C(fleet_facts_missing) lists it (the variable is absent when nothing is missing). With
+    O(strict=true), a O(compose), O(groups) or O(keyed_groups) expression that needs a missing fact is an error
+    naming the fact and the flake output that provides it; with O(strict=false) it is skipped.
+  - An option this plugin does not know is an error naming it and the valid options.
   - The inventory file name must end in C(clan.yml) or C(clan.yaml).
-  - "Host variables: C(clan_machine_name), C(clan_machine_class), C(clan_tags), C(clan_description),
-    C(clan_services) (instance name to the list of roles the machine holds), C(clan_service_modules) (instance name
-    to clan service module name), C(fleet_phase) (N of the tag phaseN, or null), C(fleet_ports), C(fleet_domain),
-    C(fleet_expected_secrets) (the deployed service secrets of the vars generators that apply to the machine,
-    for the secrets_verify role),
-    C(fleet_public_surface), and C(ansible_host), C(ansible_user), C(ansible_port) parsed from
-    C(deploy.targetHost) (C([user@]host[:port]))."
   - With caching on, the cached evaluation is reused only while the flake's tracked files are unchanged.
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
@@ -117,29 +125,32 @@ options:
 """
 
 EXAMPLES = r"""
-# inventory/clan.yml
+# inventory/clan.yml on a plain clan (e.g. one made by `clan init`): five lines
 plugin: fleet.migration.clan
+flake: /srv/my-clan
+nix_offline: never
+timeout: 120
+cache: true
+
+---
+# This fleet's inventory/clan.yml: groups from resolved roles and classes, fleet facts required by strict
+plugin: fleet.migration.clan
+strict: true
+role_groups:
+  # holders of a ZeroTier controller role (module zerotier or @fleet/zerotier), whatever the instance is called
+  zerotier_controllers: {module: zerotier, role: controller}
+class_group_prefix: class_
 keyed_groups:
-  # phase_1, phase_2, ... from the phaseN tag
+  # phase_1, phase_2, ... from the phaseN tag; strict makes a machine without one an error naming fleet_phase
   - key: fleet_phase
     prefix: phase
     separator: "_"
-groups:
-  # holders of a ZeroTier controller role, whatever the instance is called
-  zerotier_controllers: "'controller' in (clan_services.values() | flatten)"
 
 ---
 # The same inventory through clan-core's CLI
 plugin: fleet.migration.clan
 source: clan_cli
 clan_bin: /opt/clan/bin/clan
-
----
-# Evaluate another checkout, online, with a longer timeout
-plugin: fleet.migration.clan
-flake: /srv/fleet
-nix_offline: never
-timeout: 300
 """
 
 import hashlib
