@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory
-from test_inventory_plugin import BASE, GOOD, listed, one_line, project, write_fake_nix  # noqa: F401  (fixture)
+from test_inventory_plugin import BASE, GOOD, listed, one_line, project, write_fake_nix  # noqa: F401  pylint: disable=unused-import  # project is a fixture
 
 # A clan made from clan-core's default template: no fleet output, no phase tags.
 PLAIN = {
