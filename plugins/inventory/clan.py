@@ -8,23 +8,31 @@ name: clan
 short_description: Hosts, groups and facts from a clan-core flake's inventory
 version_added: "0.1.0"
 description:
-  - Evaluates the clan inventory of a flake with one C(nix eval --json) call and makes every clan machine an
-    Ansible host.
+  - Evaluates the clan inventory of any clan-core flake with one C(nix eval --json) call and makes every clan machine
+    an Ansible host. The clan may be made with C(clan-core.lib.clan) or clan-core's flake-parts module and exported
+    as the flake output C(clan) or only as C(clanInternals), as clan-core's templates (C(templates/clan/default),
+    C(flake-parts), C(minimal)) do.
   - With O(source=clan_cli) the same data is read through the clan CLI instead (C(clan select --flake FLAKE
     SELECTOR), which prints JSON), and mapped to the same hosts, groups and variables.
   - Groups come from the machine's tags and its machine class (clan adds the tags C(all), C(nixos) and C(darwin)).
     Characters that are invalid in Ansible group names are replaced by C(_), so the tag C(zerotier-controller)
-    becomes the group C(zerotier_controller).
+    becomes the group C(zerotier_controller). O(role_groups) and O(class_group_prefix) add more groups.
   - Service instance roles are resolved from their machines and tags the way clan-core resolves them.
-  - Fleet-wide facts (C(fleet.ports), C(fleet.publicSurface), C(fleet.domain)) come from the flake output C(fleet).
+  - "Host variables from the clan inventory alone: C(clan_machine_name), C(clan_machine_class), C(clan_tags),
+    C(clan_description), C(clan_services) (instance name to the list of roles the machine holds),
+    C(clan_service_modules) (instance name to clan service module name), and C(ansible_host), C(ansible_user),
+    C(ansible_port) parsed from C(deploy.targetHost) (C([ssh://][user@]host[:port][?Option=value&...]), the host
+    an IPv6 address in brackets or bare; C(?Option=value) becomes C(ansible_ssh_common_args))."
+  - "Fleet-only host variables, set when the flake provides them and never required: C(fleet_ports) (flake output
+    C(fleet.ports)), C(fleet_public_surface) (C(fleet.publicSurface)), C(fleet_domain) (C(fleet.domain)),
+    C(fleet_expected_secrets) (the deployed service secrets of the C(fleet.generators) vars generators that apply to
+    the machine, for the secrets_verify role) and C(fleet_phase) (N of the machine's C(phaseN) tag)."
+  - A fleet-only variable whose source is missing is left undefined, so whatever uses it fails naming it, and the
+    host variable C(fleet_facts_missing) lists it (the variable is absent when nothing is missing). With
+    O(strict=true), a O(compose), O(groups) or O(keyed_groups) expression that needs a missing fact is an error
+    naming the fact and the flake output that provides it; with O(strict=false) it is skipped.
+  - An option this plugin does not know is an error naming it and the valid options.
   - The inventory file name must end in C(clan.yml) or C(clan.yaml).
-  - "Host variables: C(clan_machine_name), C(clan_machine_class), C(clan_tags), C(clan_description),
-    C(clan_services) (instance name to the list of roles the machine holds), C(clan_service_modules) (instance name
-    to clan service module name), C(fleet_phase) (N of the tag phaseN, or null), C(fleet_ports), C(fleet_domain),
-    C(fleet_expected_secrets) (the deployed service secrets of the vars generators that apply to the machine,
-    for the secrets_verify role),
-    C(fleet_public_surface), and C(ansible_host), C(ansible_user), C(ansible_port) parsed from
-    C(deploy.targetHost) (C([user@]host[:port]))."
   - With caching on, the cached evaluation is reused only while the flake's tracked files are unchanged.
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
@@ -93,6 +101,22 @@ options:
         helper when C(nix_offline) is not C(never).
     type: list
     elements: str
+  class_group_prefix:
+    description:
+      - When set, every machine is also in the group of this prefix and its machine class (C(class_nixos),
+        C(class_darwin) for C(class_)), for plays that must not rely on tag names. Clan's own C(nixos) and
+        C(darwin) tags are groups anyway.
+      - The same as a C(keyed_groups) entry on C(clan_machine_class), without templating each host.
+    type: str
+  role_groups:
+    description:
+      - Groups of the machines that hold a role of a clan service, whatever the service instance is called,
+        computed from the resolved roles (C(clan_services), C(clan_service_modules)) without templating.
+      - Each key is a group name; its value is C({module, role}). C(module) matches the instance's module name
+        with or without an C(@input/) prefix, so C(zerotier) matches clan-core's C(zerotier) and a wrapper such as
+        C(@fleet/zerotier).
+    type: dict
+    default: {}
   timeout:
     description: Seconds the evaluation (with O(source=clan_cli), each C(clan select)) may take before the
       inventory fails.
@@ -101,49 +125,108 @@ options:
 """
 
 EXAMPLES = r"""
-# inventory/clan.yml
+# inventory/clan.yml on a plain clan (e.g. one made by `clan init`): five lines
 plugin: fleet.migration.clan
+flake: /srv/my-clan
+nix_offline: never
+timeout: 120
+cache: true
+
+---
+# This fleet's inventory/clan.yml: groups from resolved roles and classes, fleet facts required by strict
+plugin: fleet.migration.clan
+strict: true
+role_groups:
+  # holders of a ZeroTier controller role (module zerotier or @fleet/zerotier), whatever the instance is called
+  zerotier_controllers: {module: zerotier, role: controller}
+class_group_prefix: class_
 keyed_groups:
-  # phase_1, phase_2, ... from the phaseN tag
+  # phase_1, phase_2, ... from the phaseN tag; strict makes a machine without one an error naming fleet_phase
   - key: fleet_phase
     prefix: phase
     separator: "_"
-groups:
-  # holders of a ZeroTier controller role, whatever the instance is called
-  zerotier_controllers: "'controller' in (clan_services.values() | flatten)"
 
 ---
 # The same inventory through clan-core's CLI
 plugin: fleet.migration.clan
 source: clan_cli
 clan_bin: /opt/clan/bin/clan
-
----
-# Evaluate another checkout, online, with a longer timeout
-plugin: fleet.migration.clan
-flake: /srv/fleet
-nix_offline: never
-timeout: 300
 """
 
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 
-from ansible.errors import AnsibleParserError
+from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.group import to_safe_group_name
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory, nix_eval
 
 # Bumped when the cached document's layout changes.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 # Lines of the clan CLI's stderr kept in an error message: its own error is last.
 _CLAN_STDERR_TAIL = 25
 # Directories that cannot change what a flake evaluates to but can be large.
 _UNTRACKED_SKIP = {".git", ".venv", ".collections", ".cache", "node_modules", "result"}
+
+
+def _git_index_signature(flake: str) -> list | None:
+    """``[flake, size, mtime_ns, inode]`` of the git index that lists the flake's files, None outside git.
+
+    git rewrites the index through a new file for every change to it, so the
+    signature changes whenever the tracked-file list can.
+    """
+    if not os.path.isdir(flake):
+        return None
+    current = os.path.abspath(flake)
+    while True:
+        dot_git = os.path.join(current, ".git")
+        if os.path.isdir(dot_git):
+            git_dir = dot_git
+            break
+        if os.path.isfile(dot_git):  # a worktree or submodule: "gitdir: PATH"
+            try:
+                with open(dot_git, encoding="utf-8") as handle:
+                    line = handle.readline().strip()
+            except OSError:
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            git_dir = os.path.join(current, line[len("gitdir:"):].strip())
+            break
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+    try:
+        st = os.stat(os.path.join(git_dir, "index"))
+    except OSError:
+        return None
+    return [os.path.abspath(flake), st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _helper_flags(helper: str, flake_dir: str) -> list[str] | None:
+    """What ``nix_offline.py flags`` prints, run in-process in ``flake_dir``; None when it fails."""
+    # pylint: disable=import-outside-toplevel  # only when the offline helper is installed
+    import contextlib
+    import io
+    import runpy
+    out = io.StringIO()
+    cwd = os.getcwd()
+    try:
+        os.chdir(flake_dir)
+        with contextlib.redirect_stdout(out):
+            namespace = runpy.run_path(helper, run_name="nix_offline_flags")
+            rc = namespace["flags"]()
+    except (Exception, SystemExit):  # pylint: disable=broad-exception-caught  # the command reports it
+        return None
+    finally:
+        os.chdir(cwd)
+    return out.getvalue().split() if rc in (0, None) else None
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -156,7 +239,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
+        config = self._read_config_data(path)
+        self._check_option_names(path, config)
         flake = self.get_option("flake") or self._flake_of(path)
         data = self._cached_or_evaluated(path, flake, cache)
         try:
@@ -164,6 +248,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except clan_inventory.InventoryDataError as exc:
             raise AnsibleParserError("fleet.migration.clan: malformed inventory from flake '%s': %s" % (flake, exc))
         self._populate(hosts)
+
+    def _check_option_names(self, path: str, config) -> None:
+        """A misspelled option is an error: Ansible itself ignores unknown keys."""
+        valid = sorted(self._options)
+        unknown = sorted(str(key) for key in config if key not in self._options)
+        if not unknown:
+            return
+        import difflib  # pylint: disable=import-outside-toplevel  # only on this error path
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hints.append("'%s' (did you mean '%s'?)" % (key, close[0]) if close else "'%s'" % key)
+        raise AnsibleParserError(
+            "fleet.migration.clan: unknown option %s in %s: expected one of %s; fix the spelling or remove it"
+            % (", ".join(hints), path, ", ".join(valid)))
 
     @staticmethod
     def _flake_of(path: str) -> str:
@@ -179,35 +278,60 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """The evaluated data, from the cache while the flake is unchanged."""
         use_cache = self.get_option("cache")
         key = self.get_cache_key(path)
-        fingerprint = self._fingerprint(flake)
+        cached = {}
         if use_cache and cache:
             try:
                 cached = self._cache[key]
             except KeyError:
-                cached = None
-            if isinstance(cached, dict) and cached.get("fingerprint") == fingerprint:
-                return cached["data"]
+                cached = {}
+            cached = cached if isinstance(cached, dict) else {}
+        # The tracked-file list changes only when git's index does: reuse it
+        # instead of running `git ls-files` on every start.
+        index = _git_index_signature(flake)
+        files = cached.get("files") if index is not None and cached.get("files_index") == index else None
+        fingerprint, files = self._fingerprint(flake, files)
+        if cached.get("fingerprint") == fingerprint and "data" in cached:
+            return cached["data"]
         data = self._evaluate(flake)
         if use_cache:
-            self._cache[key] = {"fingerprint": fingerprint, "data": data}
+            self._cache[key] = {"fingerprint": fingerprint, "data": data, "files_index": index, "files": files}
         return data
 
     def _evaluate(self, flake: str) -> dict:
         if self.get_option("source") == "clan_cli":
             return self._select_with_clan(flake)
         try:
+            flags = self._offline_flags(flake) + list(self.get_option("nix_flags") or [])
             return nix_eval.eval_json(
                 ".",
                 flake=flake,
                 apply=clan_inventory.INVENTORY_APPLY,
                 nix_bin=self.get_option("nix_bin"),
-                nix_flags=self.get_option("nix_flags") or [],
-                offline=self.get_option("nix_offline"),
-                offline_command=self.get_option("offline_flags_command"),
+                nix_flags=flags,
+                offline="never",
                 timeout=self.get_option("timeout"),
             )
         except nix_eval.NixError as exc:
             raise AnsibleParserError("fleet.migration.clan: %s" % exc)
+
+    def _offline_flags(self, flake: str) -> list[str]:
+        """nix_eval.offline_flags, with the discovered helper run in this process.
+
+        Starting a second Python for ``nix_offline.py flags`` cost about as much
+        as the evaluation itself; its ``flags()`` only reads flake.lock. Any
+        failure falls back to nix_eval.offline_flags, which runs the helper as a
+        command and reports its error.
+        """
+        mode = self.get_option("nix_offline")
+        command = self.get_option("offline_flags_command")
+        _ref, flake_dir = nix_eval.resolve_flake(flake)
+        helper = nix_eval.find_offline_helper(flake_dir) if mode != "never" and not command else None
+        flags = _helper_flags(helper, flake_dir) if helper and flake_dir else None
+        if flags is None:
+            return nix_eval.offline_flags(flake_dir, mode, command)
+        if flags and "--no-write-lock-file" not in flags:
+            flags.append("--no-write-lock-file")
+        return flags
 
     def _select_with_clan(self, flake: str) -> dict:
         """INVENTORY_APPLY-shaped data from one ``clan select`` per CLAN_SELECTORS entry."""
@@ -259,26 +383,30 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "selector '%s'; found %r; check that clan_bin is clan-core's CLI"
                 % (shown, selector, stdout.strip()[:200]))
 
-    def _fingerprint(self, flake: str) -> str:
-        """A digest of everything the evaluation depends on.
+    def _fingerprint(self, flake: str, files: list | None = None) -> tuple[str, list | None]:
+        """A digest of everything the evaluation depends on, and the file list it used.
 
         For a local flake: every tracked file's path, size and mtime (nix only
         sees files git tracks; outside git, every .nix file and flake.lock),
-        plus the options that change the evaluation.
+        plus the options that change the evaluation. ``files`` is a tracked
+        file list known to be current (from the cache), else it is read.
         """
         digest = hashlib.sha256()
         options = [flake, self.get_option("nix_bin"), self.get_option("nix_flags"), self.get_option("nix_offline"),
                    self.get_option("offline_flags_command"), _CACHE_FORMAT, os.environ.get("FLEET_NIX_ONLINE"),
                    self.get_option("source"), self.get_option("clan_bin"), self.get_option("clan_flags")]
         digest.update(json.dumps(options, sort_keys=True, default=str).encode())
-        if os.path.isdir(flake):
-            for rel in self._flake_files(flake):
-                try:
-                    st = os.stat(os.path.join(flake, rel))
-                except OSError:
-                    continue
-                digest.update(("%s\0%d\0%d\n" % (rel, st.st_size, st.st_mtime_ns)).encode())
-        return digest.hexdigest()
+        if not os.path.isdir(flake):
+            return digest.hexdigest(), None
+        if files is None:
+            files = self._flake_files(flake)
+        for rel in files:
+            try:
+                st = os.stat(os.path.join(flake, rel))
+            except OSError:
+                continue
+            digest.update(("%s\0%d\0%d\n" % (rel, st.st_size, st.st_mtime_ns)).encode())
+        return digest.hexdigest(), files
 
     @staticmethod
     def _flake_files(flake: str) -> list[str]:
@@ -295,8 +423,30 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                              if n.endswith(".nix") or n == "flake.lock")
             return sorted(files)
 
+    def _role_groups(self) -> dict:
+        """``{group: (module pattern, role)}`` from the role_groups option, checked."""
+        groups = {}
+        for group, spec in (self.get_option("role_groups") or {}).items():
+            if not isinstance(spec, dict) or set(spec) != {"module", "role"} \
+                    or not all(isinstance(spec[k], str) and spec[k] for k in spec):
+                raise AnsibleParserError(
+                    "fleet.migration.clan: role_groups.%s: expected {module: NAME, role: ROLE} (a clan service "
+                    "module name and one of its roles), found %r; fix role_groups in the inventory file"
+                    % (group, spec))
+            pattern = re.compile(r"^(@[^/]+/)?%s$" % re.escape(spec["module"]))
+            groups[to_safe_group_name(group, force=True, silent=True)] = (pattern, spec["role"])
+        return groups
+
+    @staticmethod
+    def _holds(hostvars: dict, pattern, role: str) -> bool:
+        modules = hostvars["clan_service_modules"]
+        return any(role in roles and pattern.match(modules[instance])
+                   for instance, roles in hostvars["clan_services"].items())
+
     def _populate(self, hosts: dict) -> None:
         strict = self.get_option("strict")
+        role_groups = self._role_groups()
+        class_prefix = self.get_option("class_group_prefix")
         for name, hostvars in hosts.items():
             if "ansible_host" not in hostvars:
                 self.display.warning(
@@ -308,10 +458,34 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for tag in group_names:
                 group = self.inventory.add_group(to_safe_group_name(tag, force=True, silent=True))
                 self.inventory.add_child(group, name)
+            # Role groups before class groups: the order the groups/keyed_groups options used to add them.
+            for group, (pattern, role) in role_groups.items():
+                if self._holds(hostvars, pattern, role):
+                    self.inventory.add_child(self.inventory.add_group(group), name)
+            if class_prefix:
+                group = to_safe_group_name(class_prefix + hostvars["clan_machine_class"], force=True, silent=True)
+                self.inventory.add_child(self.inventory.add_group(group), name)
             for var, value in hostvars.items():
                 self.inventory.set_variable(name, var, value)
             # Constructed features see the plugin's variables merged with any set so far.
             merged = self.inventory.get_host(name).get_vars()
-            self._set_composite_vars(self.get_option("compose"), merged, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), merged, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), merged, name, strict=strict)
+            try:
+                self._set_composite_vars(self.get_option("compose"), merged, name, strict=strict)
+                self._add_host_to_composed_groups(self.get_option("groups"), merged, name, strict=strict)
+                self._add_host_to_keyed_groups(self.get_option("keyed_groups"), merged, name, strict=strict)
+            except AnsibleError as exc:
+                self._raise_if_fleet_fact_missing(name, hostvars, exc)
+                raise
+
+    @staticmethod
+    def _raise_if_fleet_fact_missing(name: str, hostvars: dict, exc: Exception) -> None:
+        """Name the missing fleet fact when a strict compose/groups/keyed_groups expression needed it."""
+        text = str(exc)
+        needed = [var for var in hostvars.get("fleet_facts_missing", []) if var in text]
+        if needed:
+            raise AnsibleParserError(
+                "fleet.migration.clan: host '%s': an expression of compose, groups or keyed_groups needs %s, "
+                "expected from %s; found nothing (fleet_facts_missing: %s). Add that to the flake, give the "
+                "expression a default (e.g. %s | default(...)), or set strict: false to skip it. Ansible said: %s"
+                % (name, ", ".join(needed), "; ".join(clan_inventory.FLEET_FACTS[v] for v in needed),
+                   hostvars["fleet_facts_missing"], needed[0], text.splitlines()[0] if text else "")) from exc

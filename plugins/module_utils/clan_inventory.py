@@ -8,10 +8,19 @@ Pure standard library.
 
 :data:`INVENTORY_APPLY` is a ``nix eval --apply`` function over the flake's
 whole outputs (``<flake>#.``) that selects only JSON-able data in one
-evaluation. Role membership is returned as written (machines and tags) and
-resolved here by :func:`resolve_roles`, the way clan-core's
-``clanLib.inventory.resolveTags`` (lib/inventory/default.nix) does, because
-clan's resolved service tree holds modules, which JSON cannot carry.
+evaluation. It reads any clan-core flake: the clan under the ``clan`` output
+(``clan-core.lib.clan`` with ``clan = clan.config``, or clan-core's flake-parts
+module) or, failing that, under ``clanInternals.inventoryClass.inventory``
+(what every clan-core template exports for the clan CLI). Role membership is
+returned as written (machines and tags) and resolved here by
+:func:`resolve_roles`, the way clan-core's ``clanLib.inventory.resolveTags``
+(lib/inventory/default.nix) does, because clan's resolved service tree holds
+modules, which JSON cannot carry.
+
+The ``fleet`` output (ports, public surface, domain, vars generators) and the
+``phaseN`` tags are this repository's additions to a clan. They are read when
+present and never required: a host whose fleet facts are missing gets the
+variable ``fleet_facts_missing`` naming them instead (:data:`FLEET_FACTS`).
 """
 from __future__ import annotations
 
@@ -23,10 +32,20 @@ import re
 INVENTORY_APPLY = """
 outputs:
 let
-  inv = outputs.clan.inventory;
   names = builtins.attrNames;
+  internals = (outputs.clanInternals or { }).inventoryClass or { };
+  source =
+    if outputs ? clan && outputs.clan ? inventory then "clan"
+    else if internals ? inventory then "clanInternals"
+    else null;
+  inv =
+    if source == "clan" then outputs.clan.inventory
+    else if source == "clanInternals" then internals.inventory
+    else { };
   fleet = outputs.fleet or { };
 in {
+  clanSource = source;
+  outputs = names outputs;
   machines = builtins.mapAttrs (name: m: {
     machineClass = m.machineClass or "nixos";
     tags = m.tags or [ ];
@@ -50,10 +69,28 @@ in {
     ports = fleet.ports or null;
     publicSurface = fleet.publicSurface or null;
     domain = fleet.domain or null;
-    generators = fleet.generators or { };
+    generators = fleet.generators or null;
   };
 }
 """
+
+# The fleet-only host variables, each with what provides it. A variable whose
+# source is absent is left undefined (so anything using it fails naming it)
+# and listed in the host's `fleet_facts_missing`.
+FLEET_FACTS = {
+    "fleet_ports": "the flake output fleet.ports (service name to port)",
+    "fleet_public_surface": "the flake output fleet.publicSurface ({tcp, udp} lists of fleet.ports names)",
+    "fleet_domain": "the flake output fleet.domain",
+    "fleet_expected_secrets": "the flake output fleet.generators (the clan vars generators with their files)",
+    "fleet_phase": "a phaseN tag on the machine in the clan inventory",
+}
+# fleet.<output> -> (host variable, expected JSON type, what it should be).
+_FLEET_OUTPUTS = {
+    "ports": ("fleet_ports", dict, "an attribute set of service name to port"),
+    "publicSurface": ("fleet_public_surface", dict, "an attribute set {tcp, udp} of fleet.ports names"),
+    "domain": ("fleet_domain", str, "a string"),
+    "generators": ("fleet_expected_secrets", dict, "an attribute set of vars generators"),
+}
 
 # The same data through the clan CLI: `clan select --flake F SELECTOR` prints
 # the JSON of SELECTOR (clan-core pkgs/clan-cli/clan_cli/select.py, selector
@@ -68,29 +105,84 @@ CLAN_SELECTORS = {
     "fleet": "fleet.{ports,publicSurface,domain,generators}",
 }
 
-# user@host:port, user and port optional; host may be [v6] bracketed.
-_TARGET_RE = re.compile(r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s:/\[\]]+)(?::(?P<port>\d+))?$")
 _PHASE_RE = re.compile(r"^phase(\d+)$")
 MACHINE_CLASSES = ("nixos", "darwin")
+# clan-core's deploy address (clan_lib/ssh/remote.py _parse_ssh_uri):
+# [ssh://][user@]host[:port][?Option=value&...]; host may be a [v6] address.
+_USER_RE = re.compile(r"^[^@\s:/\[\]?&]+$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.%-]+$")
+_TARGET_FORM = "[user@]host[:port] (IPv6 as [addr]:port or a bare addr, options as ?Option=value)"
 
 
 class InventoryDataError(ValueError):
     """The evaluated inventory does not have the expected shape."""
 
 
+def _ipv6(text: str) -> bool:
+    import ipaddress  # pylint: disable=import-outside-toplevel  # only for IPv6-looking targets
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _split_target(target: str) -> tuple:
+    """``(user, host, port, options)`` of a deploy address, or a reason string."""
+    text = target.strip()
+    if text.startswith("ssh://"):
+        text = text[len("ssh://"):]
+    text, _sep, query = text.partition("?")
+    if text.count("@") > 1:
+        return "more than one '@'"
+    user, _sep, rest = text.rpartition("@")
+    if user and not _USER_RE.match(user):
+        return "the user %r is not a user name" % user
+    port = None
+    if rest.startswith("["):
+        match = re.match(r"^\[([^\]]+)\](?::(\d+))?$", rest)
+        if not match or not _ipv6(match.group(1)):
+            return "%r is not a bracketed IPv6 address with an optional :port" % rest
+        host, port = match.group(1), match.group(2)
+    elif rest.count(":") > 1:
+        if not _ipv6(rest):
+            return "%r has more than one ':' but is not an IPv6 address (write an address with a port as [addr]:port)" % rest
+        host = rest
+    else:
+        host, _sep, port = rest.partition(":")
+        if _sep and not port.isdigit():
+            return "the port %r is not a number" % port
+    if not host or ("[" not in rest and not _ipv6(host) and not _NAME_RE.match(host)):
+        return "no host name" if not host else "%r is not a host name" % host
+    if port is not None and port != "" and not 0 < int(port) < 65536:
+        return "the port %s is outside 1-65535" % port
+    options = []
+    for option in (o for o in query.split("&") if o):
+        name, eq, value = option.partition("=")
+        if not eq or not name:
+            return "the option %r has no value (expected Option=value)" % option
+        options.append((name, value))
+    return user or None, host, int(port) if port else None, options
+
+
 def parse_target_host(machine: str, target: str) -> dict:
-    """Split deploy.targetHost ``user@host:port`` into ansible_* variables."""
-    match = _TARGET_RE.match(target.strip()) if isinstance(target, str) else None
-    if not match:
+    """Split deploy.targetHost into ansible_host, ansible_user, ansible_port
+    (and ansible_ssh_common_args for clan's ``?Option=value`` ssh options)."""
+    split = _split_target(target) if isinstance(target, str) and target.strip() else "it is empty"
+    if isinstance(split, str):
         raise InventoryDataError(
-            "machine '%s': deploy.targetHost expected the form [user@]host[:port], found %r; fix "
-            "clan.inventory.machines.%s.deploy.targetHost" % (machine, target, machine)
+            "machine '%s': deploy.targetHost expected the form %s, found %r (%s); fix "
+            "clan.inventory.machines.%s.deploy.targetHost" % (machine, _TARGET_FORM, target, split, machine)
         )
-    result = {"ansible_host": match.group("host").strip("[]")}
-    if match.group("user"):
-        result["ansible_user"] = match.group("user")
-    if match.group("port"):
-        result["ansible_port"] = int(match.group("port"))
+    user, host, port, options = split
+    result = {"ansible_host": host}
+    if user:
+        result["ansible_user"] = user
+    if port:
+        result["ansible_port"] = port
+    if options:
+        import shlex  # pylint: disable=import-outside-toplevel  # only for targets with ssh options
+        result["ansible_ssh_common_args"] = " ".join("-o %s" % shlex.quote("%s=%s" % o) for o in options)
     return result
 
 
@@ -144,11 +236,17 @@ def validate(data) -> None:
     if not isinstance(data, dict):
         raise InventoryDataError("expected the evaluation to return an attribute set, found %s"
                                  % type(data).__name__)
+    if "clanSource" in data and data["clanSource"] is None:
+        raise InventoryDataError(
+            "no clan found: expected the flake output clan.inventory (clan-core's lib.clan exported as "
+            "`clan = clan.config;`, or clan-core's flakeModules.default) or clanInternals.inventoryClass.inventory, "
+            "found the outputs %s; export the clan the way clan-core's templates do (templates/clan/default)"
+            % sorted(data.get("outputs") or []))
     machines = data.get("machines")
     if not isinstance(machines, dict):
         raise InventoryDataError(
             "clan.inventory.machines: expected an attribute set of machines, found %s; check "
-            "modules/clan/inventory/machines.nix" % type(machines).__name__
+            "the clan's inventory.machines" % type(machines).__name__
         )
     for name, machine in machines.items():
         if not isinstance(machine, dict):
@@ -177,12 +275,25 @@ def validate(data) -> None:
                 raise InventoryDataError("instance '%s': role '%s' expected lists of machines and tags, found %r"
                                          % (name, role_name, role))
     fleet = data.get("fleet")
-    if not isinstance(fleet, dict) or not isinstance(fleet.get("ports"), dict) \
-            or not isinstance(fleet.get("publicSurface"), dict):
-        raise InventoryDataError(
-            "flake output fleet: expected fleet.ports and fleet.publicSurface attribute sets, found %r; "
-            "they are declared in modules/fleet/ports.nix" % (fleet,)
-        )
+    if fleet is None:
+        return
+    if not isinstance(fleet, dict):
+        raise InventoryDataError("flake output fleet: expected an attribute set, found %r; fix the output or "
+                                 "remove it (it is optional)" % (fleet,))
+    for output, (_var, kind, what) in _FLEET_OUTPUTS.items():
+        value = fleet.get(output)
+        if value is not None and not isinstance(value, kind):
+            raise InventoryDataError(
+                "flake output fleet.%s: expected %s, found %r; fix the output or remove it (it is optional, "
+                "the fleet-only variables then go to fleet_facts_missing)" % (output, what, value))
+
+
+def fleet_facts(fleet) -> tuple:
+    """``(present, missing)``: the fleet outputs found, and the host variables they cannot provide."""
+    fleet = fleet if isinstance(fleet, dict) else {}
+    present = {output: fleet.get(output) for output in _FLEET_OUTPUTS if fleet.get(output) is not None}
+    missing = [var for output, (var, _kind, _what) in _FLEET_OUTPUTS.items() if output not in present]
+    return present, missing
 
 
 def resolve_roles(machines: dict, instances: dict) -> dict:
@@ -203,11 +314,18 @@ def resolve_roles(machines: dict, instances: dict) -> dict:
 
 
 def build_hosts(data: dict) -> dict:
-    """``{machine: hostvars}`` from validated INVENTORY_APPLY output."""
+    """``{machine: hostvars}`` from validated INVENTORY_APPLY output.
+
+    The clan variables (clan_*, ansible_*) come from the clan inventory alone.
+    The fleet variables are set from what the flake provides; the names of
+    those it cannot set are listed in ``fleet_facts_missing`` (absent when
+    every fleet fact is there), see :data:`FLEET_FACTS`.
+    """
     validate(data)
     machines = data["machines"]
     instances = data.get("instances", {})
     roles = resolve_roles(machines, instances)
+    fleet, fleet_missing = fleet_facts(data.get("fleet"))
     hosts = {}
     for name in sorted(machines):
         machine = machines[name]
@@ -223,16 +341,27 @@ def build_hosts(data: dict) -> dict:
             "clan_description": machine.get("description"),
             "clan_services": {k: v for k, v in sorted(services.items()) if v},
             "clan_service_modules": {k: instances[k]["module"]["name"] for k in sorted(services) if services[k]},
-            "fleet_ports": data["fleet"]["ports"],
-            "fleet_public_surface": data["fleet"]["publicSurface"],
-            "fleet_domain": data["fleet"].get("domain"),
-            "fleet_expected_secrets": expected_secrets(
-                data["fleet"].get("generators") or {}, machine["tags"], [k for k, v in services.items() if v], name),
         }
+        if "ports" in fleet:
+            hostvars["fleet_ports"] = fleet["ports"]
+        if "publicSurface" in fleet:
+            hostvars["fleet_public_surface"] = fleet["publicSurface"]
+        if "domain" in fleet:
+            hostvars["fleet_domain"] = fleet["domain"]
+        if "generators" in fleet:
+            hostvars["fleet_expected_secrets"] = expected_secrets(
+                fleet["generators"], machine["tags"], [k for k, v in services.items() if v], name)
         try:
-            hostvars["fleet_phase"] = phase_from_tags(machine["tags"])
+            phase = phase_from_tags(machine["tags"])
         except InventoryDataError as exc:
             raise InventoryDataError("machine '%s': %s" % (name, exc)) from exc
+        missing = list(fleet_missing)
+        if phase is None:
+            missing.append("fleet_phase")
+        else:
+            hostvars["fleet_phase"] = phase
+        if missing:
+            hostvars["fleet_facts_missing"] = sorted(missing)
         if target:
             hostvars.update(parse_target_host(name, target))
         hosts[name] = hostvars
@@ -246,8 +375,8 @@ def from_clan_select(selected: dict) -> dict:
     The result goes through :func:`build_hosts` (and so :func:`validate`) like
     the nix source's, so both sources give the same hosts.
     """
-    for key, expected in (("machines", dict), ("modules", dict), ("roles", dict), ("fleet", dict)):
-        if not isinstance(selected.get(key), expected):
+    for key in ("machines", "modules", "roles"):
+        if not isinstance(selected.get(key), dict):
             raise InventoryDataError(
                 "clan select '%s': expected an attribute set, found %r; check that clan_bin is clan-core's CLI"
                 % (CLAN_SELECTORS[key], selected.get(key)))
@@ -272,7 +401,7 @@ def from_clan_select(selected: dict) -> dict:
             if isinstance(module, dict) else module,
             "roles": {role: _member_names(name, role, members) for role, members in roles.items()},
         }
-    return {"machines": machines, "instances": instances, "fleet": selected["fleet"]}
+    return {"machines": machines, "instances": instances, "fleet": selected.get("fleet")}
 
 
 def _member_names(instance: str, role: str, members) -> dict:

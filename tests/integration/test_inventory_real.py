@@ -135,3 +135,35 @@ def test_zerotier_controllers_group_is_the_resolved_controller_role(listed):
                 for m in roles.get("controller", [])}
     assert expected, "the flake has no zerotier controller"
     assert group_members(listed, "zerotier_controllers") == expected
+
+
+# The variables the plugin sets on this fleet's hosts: every fleet fact is present
+# here, so no host carries fleet_facts_missing (issue 14: same output as before).
+CLAN_VARS = {"clan_machine_name", "clan_machine_class", "clan_tags", "clan_description", "clan_services",
+             "clan_service_modules"}
+FLEET_VARS = {"fleet_ports", "fleet_public_surface", "fleet_domain", "fleet_expected_secrets", "fleet_phase"}
+
+
+def test_listing_has_exactly_the_structure_the_inventory_gives(listed, machines):
+    """Groups and host variable names, derived from `nix eval .#clan.inventory.machines` alone."""
+    tags = {tag for m in machines.values() for tag in m["tags"]}
+    classes = {m["machineClass"] for m in machines.values()}
+    # inventory/clan.yml adds class_<class> (keyed_groups) and zerotier_controllers (groups).
+    expected_groups = {group_name(t) for t in tags} | {"class_" + c for c in classes} | {"zerotier_controllers"}
+    assert set(listed) - {"_meta", "ungrouped"} == expected_groups
+    assert not group_var_names() & (CLAN_VARS | FLEET_VARS | {"fleet_facts_missing"}), "group_vars shadow plugin vars"
+    for name, machine in machines.items():
+        target = machine["deploy"]["targetHost"]
+        connection = {"ansible_host", "ansible_user"} | ({"ansible_port"} if re.search(r":\d+$", target) else set())
+        from_plugin = set(listed["_meta"]["hostvars"][name]) - group_var_names()
+        assert from_plugin == CLAN_VARS | FLEET_VARS | connection, name
+
+
+def group_var_names() -> set[str]:
+    """Variables that come from inventory/group_vars (and host_vars), not from the plugin."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    names = set()
+    for path in sorted((nixsupport.REPO / "inventory").glob("*_vars/**/*.y*ml")):
+        names |= set(yaml.safe_load(path.read_text()) or {})
+    return names

@@ -199,10 +199,17 @@ def test_from_clan_select_gives_the_same_hosts_as_the_nix_source():
     ("roles", {"zt": {"peer": {"machines": ["ctl"], "tags": {}}}},
      "instance 'zt': role 'peer' expected machines as an attribute set, found ['ctl']"),
     ("roles", {"zt": {"peer": None}}, "instance 'zt': role 'peer' expected {machines, tags}, found None"),
-    ("fleet", None, f"clan select '{clan_inventory.CLAN_SELECTORS['fleet']}': expected an attribute set, found None"),
+    ("modules", None, f"clan select '{clan_inventory.CLAN_SELECTORS['modules']}': expected an attribute set, found None"),
+    ("fleet", [1], "flake output fleet: expected an attribute set, found [1]; fix the output or remove it"),
 ])
 def test_from_clan_select_names_what_is_malformed(key, value, expected):
     selected = dict(SELECTED, **{key: value})
     with pytest.raises(clan_inventory.InventoryDataError) as err:
-        clan_inventory.from_clan_select(selected)
+        clan_inventory.build_hosts(clan_inventory.from_clan_select(selected))
     assert expected in str(err.value)
+
+
+def test_from_clan_select_without_fleet_output_lists_the_missing_facts():
+    # A plain clan has no `fleet` output: the fleet facts are missing, not malformed.
+    hosts = clan_inventory.build_hosts(clan_inventory.from_clan_select(dict(SELECTED, fleet=None)))
+    assert all(h["fleet_facts_missing"][:2] == ["fleet_domain", "fleet_expected_secrets"] for h in hosts.values())

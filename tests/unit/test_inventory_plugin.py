@@ -204,14 +204,15 @@ def test_output_that_is_not_json(project):
          "malformed inventory from flake '{flake}': clan.inventory.machines: expected an attribute set of machines, "
          "found list"),
         (lambda d: d["machines"]["ctl"]["deploy"].update(targetHost="root@ctl:22:33"),
-         "machine 'ctl': deploy.targetHost expected the form [user@]host[:port], found 'root@ctl:22:33'; fix "
-         "clan.inventory.machines.ctl.deploy.targetHost"),
+         "machine 'ctl': deploy.targetHost expected the form [user@]host[:port] (IPv6 as [addr]:port or a bare "
+         "addr, options as ?Option=value), found 'root@ctl:22:33' ('ctl:22:33' has more than one ':' but is not an "
+         "IPv6 address (write an address with a port as [addr]:port)); fix clan.inventory.machines.ctl.deploy.targetHost"),
         (lambda d: d["machines"]["mac"].update(machineClass="windows"),
          "machine 'mac': machineClass expected one of ['nixos', 'darwin'], found 'windows'"),
         (lambda d: d["machines"]["mac"]["tags"].append("phase3"),
          "machine 'mac': expected at most one phaseN tag, found ['phase2', 'phase3']"),
-        (lambda d: d.update(fleet={"ports": None, "publicSurface": None}),
-         "flake output fleet: expected fleet.ports and fleet.publicSurface attribute sets"),
+        (lambda d: d.update(fleet={"ports": {"ssh": 22}, "publicSurface": ["ssh"]}),
+         "flake output fleet.publicSurface: expected an attribute set {{tcp, udp}} of fleet.ports names, found ['ssh']"),
         (lambda d: d["machines"]["ctl"].update(tags="server"),
          "machine 'ctl': tags expected a list of strings, found 'server'"),
         (lambda d: d["instances"]["zt"].update(roles=["peer"]),
@@ -221,7 +222,7 @@ def test_output_that_is_not_json(project):
         (lambda d: d.update(instances=[]),
          "clan.inventory.instances: expected an attribute set, found list"),
     ],
-    ids=["machines-not-a-dict", "targethost-unparsable", "unknown-class", "two-phases", "fleet-facts-missing",
+    ids=["machines-not-a-dict", "targethost-unparsable", "unknown-class", "two-phases", "fleet-fact-malformed",
          "tags-not-a-list", "roles-not-a-dict", "machine-not-a-dict", "instances-not-a-dict"],
 )
 def test_malformed_data(project, mutate, expected):

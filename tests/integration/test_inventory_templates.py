@@ -1,0 +1,140 @@
+"""`ansible-inventory --list` on clans made from clan-core's own templates (issue 14).
+
+The flakes are generated per session by tests/fixtures/clans/make_clan.py from
+`templates/clan/{default,flake-parts,minimal}` of the clan-core input in the
+nix store (the revision flake.lock pins), with machines added, and evaluated
+offline like this repository. Every expectation is read back from the
+generated flake with `nix eval`; clan-core's own role resolution
+(`clan._services`, as in tests/integration/test_inventory_real.py) is the
+oracle for service roles.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from support import nix as nixsupport
+from support.ansible_json import unwrap  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "clans"))
+from make_clan import make_clan  # noqa: E402  pylint: disable=wrong-import-position
+
+pytestmark = pytest.mark.nix
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_INVENTORY = Path(sys.executable).with_name("ansible-inventory")
+# (template, variant): the three templates as `clan init` makes them, and the
+# default one with the clan exported only under clanInternals.
+CLANS = [("default", "clan"), ("flake-parts", "clan"), ("minimal", "clan"), ("default", "internals")]
+FLEET_FACTS = ["fleet_domain", "fleet_expected_secrets", "fleet_phase", "fleet_ports", "fleet_public_surface"]
+CLAN_RESOLVED_ROLES = """
+services: builtins.foldl' (acc: svc: acc // builtins.mapAttrs (inst: i:
+  builtins.mapAttrs (role: r: builtins.attrNames (r.machines or { })) (i.roles or { }))
+  (svc.instances or { })) { } (builtins.attrValues services.allServices)
+"""
+
+
+def inventory_of(flake: Path, root: Path) -> tuple[dict, str]:
+    """(`ansible-inventory --list` of a five-line clan.yml on ``flake``, its stderr)."""
+    (root / "clan.yml").write_text("plugin: fleet.migration.clan\nflake: %s\n" % flake)
+    (root / "ansible.cfg").write_text(textwrap.dedent(f"""\
+        [defaults]
+        collections_path = {REPO / '.collections'}
+        [inventory]
+        enable_plugins = fleet.migration.clan
+        unparsed_is_failed = True
+        """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
+    proc = subprocess.run([str(ANSIBLE_INVENTORY), "-i", str(root / "clan.yml"), "--list"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return unwrap(json.loads(proc.stdout)), proc.stderr
+
+
+@pytest.fixture(scope="module", params=CLANS, ids=["%s-%s" % c for c in CLANS])
+def clan(request, tmp_path_factory) -> dict:
+    template, variant = request.param
+    root = tmp_path_factory.mktemp("clan-%s-%s" % (template, variant))
+    flake = make_clan(template, root / "flake", variant)
+    # Read where every clan-core flake has it, so the internals variant is read the same way.
+    machines = nixsupport.nix_eval("clanInternals.inventoryClass.inventory.machines", flake=flake)
+    listed, stderr = inventory_of(flake, root)
+    return {"flake": flake, "template": template, "variant": variant, "machines": machines, "stderr": stderr,
+            "listed": listed}
+
+
+def members(listed: dict, group: str) -> set[str]:
+    node = listed.get(group, {})
+    hosts = set(node.get("hosts", []))
+    for child in node.get("children", []):
+        hosts |= members(listed, child)
+    return hosts
+
+
+def test_machines_are_hosts(clan):
+    assert clan["machines"], "the generated clan has no machines"
+    assert set(clan["listed"]["_meta"]["hostvars"]) == set(clan["machines"])
+
+
+def test_groups_per_tag_and_class(clan):
+    machines, listed = clan["machines"], clan["listed"]
+    for tag in {t for m in machines.values() for t in m["tags"]} - {"all"}:
+        assert members(listed, re.sub(r"[^A-Za-z0-9_]", "_", tag)) == \
+            {n for n, m in machines.items() if tag in m["tags"]}, tag
+    for cls in ("nixos", "darwin"):
+        assert members(listed, cls) == {n for n, m in machines.items() if m["machineClass"] == cls}, cls
+    assert {m["machineClass"] for m in machines.values()} == {"nixos", "darwin"}
+
+
+# What each deploy.targetHost of make_clan.MACHINES must become.
+TARGETS = {
+    "root@alpha.example.org:2222": {"ansible_host": "alpha.example.org", "ansible_port": 2222, "ansible_user": "root"},
+    "admin@[2001:db8::1]:22": {"ansible_host": "2001:db8::1", "ansible_port": 22, "ansible_user": "admin"},
+    "root@2001:db8::2": {"ansible_host": "2001:db8::2", "ansible_user": "root"},
+    None: {},
+}
+
+
+def test_deploy_targets_keep_user_port_and_ipv6(clan):
+    for name, machine in clan["machines"].items():
+        hv = clan["listed"]["_meta"]["hostvars"][name]
+        got = {k: hv[k] for k in ("ansible_host", "ansible_port", "ansible_user") if k in hv}
+        assert got == TARGETS[machine["deploy"]["targetHost"]], name
+        if machine["deploy"]["targetHost"] is None:
+            assert "machine '%s' has no deploy.targetHost" % name in " ".join(clan["stderr"].split())
+
+
+def test_clan_variables_come_from_the_inventory(clan):
+    for name, machine in clan["machines"].items():
+        hv = clan["listed"]["_meta"]["hostvars"][name]
+        assert (hv["clan_machine_name"], hv["clan_machine_class"], hv["clan_tags"]) == \
+            (name, machine["machineClass"], machine["tags"])
+
+
+def test_service_roles_match_clan_resolution(clan, tmp_path):
+    if clan["variant"] == "internals":
+        # No `clan` output, so no clan._services to ask: the clan under clanInternals
+        # must list exactly what the same template lists with the output.
+        with_output, _stderr = inventory_of(make_clan(clan["template"], tmp_path / "flake"), tmp_path)
+        assert clan["listed"] == with_output
+        return
+    resolved = nixsupport.nix_eval("clan._services", apply=CLAN_RESOLVED_ROLES, flake=clan["flake"])
+    assert resolved, "the template clan has no service instances"
+    for name in clan["machines"]:
+        expected = {inst: sorted(r for r, ms in roles.items() if name in ms) for inst, roles in resolved.items()}
+        assert clan["listed"]["_meta"]["hostvars"][name]["clan_services"] == \
+            {inst: roles for inst, roles in expected.items() if roles}, name
+
+
+def test_fleet_facts_are_reported_missing_not_invented(clan):
+    for name, hv in clan["listed"]["_meta"]["hostvars"].items():
+        assert hv["fleet_facts_missing"] == FLEET_FACTS, name
+        assert not [var for var in FLEET_FACTS if var in hv], name
