@@ -1,0 +1,116 @@
+"""Offline tier: what the first build would catch, for every darwin host and HM user.
+
+Each darwin configuration is evaluated with the real nix-darwin and home-manager
+(tests/nix/assertions.nix), the test-only stand-in pkgs (tests/nix/stub-pkgs,
+with nixpkgs' pnames and the versions modules compare) and the CI vars fixture
+(tests/nix/vars-fixture/store). nix-darwin refuses to build a system with a
+failed assertion (modules/system/checks.nix); so does this tier. Warnings must
+be exactly the ones docs/INTEGRATION-FINDINGS.md justifies (none today).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+
+import pytest
+from support import nix as nixsupport
+
+REPO = nixsupport.REPO
+HARNESS = REPO / "tests" / "nix" / "assertions.nix"
+STUB = REPO / "tests" / "nix" / "stub-pkgs"
+STORE = REPO / "tests" / "nix" / "vars-fixture" / "store"
+
+pytestmark = [pytest.mark.nix, pytest.mark.slow]
+
+# Warnings docs/INTEGRATION-FINDINGS.md ("Assertions and warnings") justifies; each entry
+# names its section there. Empty: every warning the tier found was fixed.
+JUSTIFIED_WARNINGS: dict[str, str] = {}
+
+
+def darwin_hosts() -> list[str]:
+    if not nixsupport.have_nix():
+        return []
+    return sorted(n for n, m in nixsupport.inventory().items() if m.get("machineClass") == "darwin")
+
+
+def check(host: str, extra_modules: str = "[ ]") -> dict:
+    apply = (f"import {HARNESS} {{ stubPkgs = {STUB}; varsStore = {STORE}; "
+             f"extraModules = {extra_modules}; }}")
+    return nixsupport.nix_eval(f"darwinConfigurations.{host}", apply=apply, extra=("--impure",))
+
+
+@functools.cache
+def checked(host: str) -> dict:
+    return check(host)
+
+
+def failures(result: dict) -> list[str]:
+    """Every failed assertion, system and per user, as nix-darwin would print them."""
+    return list(result["failedAssertions"])
+
+
+def unjustified(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if not any(key in w for key in JUSTIFIED_WARNINGS)]
+
+
+HOSTS = darwin_hosts()
+
+
+def test_there_are_darwin_hosts():
+    assert HOSTS, "the clan inventory lists no darwin machine"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_no_failed_assertion(host):
+    result = checked(host)
+    assert failures(result) == [], f"{host}: nix-darwin would refuse to build: {failures(result)}"
+    for user, res in result["homeManager"].items():
+        assert res["failedAssertions"] == [], f"{host}: home-manager user {user}: {res['failedAssertions']}"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_every_warning_is_fixed_or_justified(host):
+    result = checked(host)
+    assert unjustified(result["warnings"]) == [], (
+        f"{host}: new warnings; fix them or justify each in docs/INTEGRATION-FINDINGS.md and JUSTIFIED_WARNINGS")
+    assert result["homeManager"], f"{host}: no home-manager user evaluated"
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ('{ assertions = [ { assertion = false; message = "tier-probe-system"; } ]; }', "tier-probe-system"),
+        ('{ home-manager.users.crs58.assertions = [ { assertion = false; message = "tier-probe-hm"; } ]; }',
+         "crs58 profile: tier-probe-hm"),
+        # Package-dependent: the stand-in's fzf carries nixpkgs' version, so home-manager's
+        # version check evaluates truthfully (fzf < 0.73 has no nushell integration).
+        ("{ lib, ... }: { home-manager.users.raquel.programs.fzf.enableNushellIntegration = lib.mkForce true; }",
+         "raquel profile: fzf package version must be 0.73.0 or greater for nushell integration"),
+        # Package names: home-manager's tmux module checks nixpkgs' "tmuxplugin-" pname.
+        ("{ pkgs, ... }: { home-manager.users.crs58.programs.tmux.plugins = [ (pkgs.hello // { pname = \"hello\"; }) ]; }",
+         'crs58 profile: Invalid tmux plugin (not prefixed with "tmuxplugins"): hello'),
+    ],
+)
+def test_the_tier_fails_on_a_failed_assertion(module, expected):
+    host = HOSTS[0]
+    result = check(host, f"[ ({module}) ]")
+    assert expected in failures(result)
+
+
+def test_the_tier_lists_warnings():
+    result = check(HOSTS[0], '[ { warnings = [ "tier-probe-warning" ]; } ]')
+    assert unjustified(result["warnings"]) == ["tier-probe-warning"]
+
+
+def test_an_unbuildable_store_is_an_error_not_a_pass(tmp_path):
+    """Without vars the configuration does not evaluate: the tier errors, naming clan's fix."""
+    apply = f"import {HARNESS} {{ stubPkgs = {STUB}; varsStore = {tmp_path}; }}"
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        nixsupport.nix_eval(f"darwinConfigurations.{HOSTS[0]}", apply=apply, extra=("--impure",))
+    assert "clan vars generate" in err.value.stderr
+
+
+def test_the_fixture_is_the_test_identity():
+    assert (STORE / "IDENTITY").read_text().startswith("fleet-ci-fixture\n")
+    assert os.path.isdir(STORE / "vars" / "shared")
