@@ -126,7 +126,7 @@ let
       pkgsBuildHost = pkgs;
       appendOverlays = overlays: if overlays == [ ] then pkgs else throw "stub pkgs: overlays are not supported";
       extend = _: pkgs;
-      # nix-darwin builds its tools with callPackage and picks them by name.
+      # nix-darwin and sops-nix build their tools with callPackage and pick them by name.
       callPackage =
         f: _args:
         mkPkg "callPackage:${baseNameOf (toString f)}"
@@ -135,6 +135,8 @@ let
           "darwin-option"
           "darwin-version"
           "darwin-uninstaller"
+          # sops-nix's darwin module: (pkgs.callPackage sops-nix { }).sops-install-secrets
+          "sops-install-secrets"
         ] mkPkg;
       formats = lib.genAttrs [ "json" "yaml" "toml" "ini" "keyValue" "gitIni" "lua" "xml" "libconfig" "elixirConf" "hocon" "javaProperties" "pythonVars" "nixConf" "cdn" "plist" "yaml_1_1" "yaml_1_2" "iniWithGlobalSection" "luaWrapper" "php" "systemd" ] formatStub;
       writeText = namedBuilder "writeText";
