@@ -10,6 +10,7 @@ be exactly the ones docs/INTEGRATION-FINDINGS.md justifies (none today).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 
@@ -35,9 +36,20 @@ def darwin_hosts() -> list[str]:
 
 
 def check(host: str, extra_modules: str = "[ ]") -> dict:
+    """The harness's result, plus `evalWarnings`: nix's own `evaluation warning:` lines
+    (lib.warn, e.g. deprecated options such as clan.core.clanPkgs), which are not in
+    config.warnings but are printed by every build just the same."""
     apply = (f"import {HARNESS} {{ stubPkgs = {STUB}; varsStore = {STORE}; "
              f"extraModules = {extra_modules}; }}")
-    return nixsupport.nix_eval(f"darwinConfigurations.{host}", apply=apply, extra=("--impure",))
+    cmd = ["nix", "eval", "--json", f"{REPO}#darwinConfigurations.{host}", *nixsupport.offline_flags(str(REPO)),
+           "--impure", "--apply", apply]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode:
+        raise subprocess.CalledProcessError(res.returncode, cmd, res.stdout, res.stderr)
+    result = json.loads(res.stdout)
+    result["evalWarnings"] = [line for line in res.stderr.splitlines() if "evaluation warning:" in line
+                              or line.startswith("trace: warning")]
+    return result
 
 
 @functools.cache
@@ -72,6 +84,7 @@ def test_no_failed_assertion(host):
 @pytest.mark.parametrize("host", HOSTS)
 def test_every_warning_is_fixed_or_justified(host):
     result = checked(host)
+    assert result["evalWarnings"] == [], f"{host}: nix printed evaluation warnings: {result['evalWarnings']}"
     assert unjustified(result["warnings"]) == [], (
         f"{host}: new warnings; fix them or justify each in docs/INTEGRATION-FINDINGS.md and JUSTIFIED_WARNINGS")
     assert result["homeManager"], f"{host}: no home-manager user evaluated"
@@ -103,6 +116,15 @@ def test_the_tier_lists_warnings():
     assert unjustified(result["warnings"]) == ["tier-probe-warning"]
 
 
+def test_the_tier_sees_deprecation_warnings():
+    """Reading the deprecated clan.core.clanPkgs (what @fleet/zerotier used to do) is caught."""
+    module = ('[ ({ config, ... }: { assertions = [ { assertion = builtins.seq config.clan.core.clanPkgs true; '
+              'message = "probe"; } ]; }) ]')
+    result = check(HOSTS[0], module)
+    assert any("clanPkgs' is deprecated" in w for w in result["evalWarnings"]) or \
+        any("clan.core.clanPkgs" in w for w in result["evalWarnings"]), result["evalWarnings"]
+
+
 def test_an_unbuildable_store_is_an_error_not_a_pass(tmp_path):
     """Without vars the configuration does not evaluate: the tier errors, naming clan's fix."""
     apply = f"import {HARNESS} {{ stubPkgs = {STUB}; varsStore = {tmp_path}; }}"
@@ -114,3 +136,16 @@ def test_an_unbuildable_store_is_an_error_not_a_pass(tmp_path):
 def test_the_fixture_is_the_test_identity():
     assert (STORE / "IDENTITY").read_text().startswith("fleet-ci-fixture\n")
     assert os.path.isdir(STORE / "vars" / "shared")
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_darwin_host_key_survives_reboot_and_is_never_generated_by_nix_darwin(host):
+    """nix-darwin generates a missing host key in its `openssh` activation phase, before
+    sops-nix installs /run/secrets (postActivation), and /run is emptied at boot; the key
+    therefore lives in clan's persistent activation upload directory."""
+    apply = (f"c: let e = c.extendModules {{ modules = [ ({{ lib, ... }}: {{ _module.args.pkgs = lib.mkForce "
+             f"(import {STUB} {{ inherit lib; }}); clan.core.settings.directory = lib.mkForce {STORE}; }}) ]; }}; "
+             "in map (k: k.path) e.config.services.openssh.hostKeys")
+    paths = nixsupport.nix_eval(f"darwinConfigurations.{host}", apply=apply, extra=("--impure",))
+    assert paths and all(p.startswith("/var/lib/sops-nix/activation/") for p in paths), paths
+    assert not any(p.startswith("/run/") for p in paths)

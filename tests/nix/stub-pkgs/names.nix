@@ -206,6 +206,7 @@
     "yubikey-manager"
     "zed-editor"
     "zellij"
+    "zerotierone"
     "zoxide"
     "zsh"
     "zsh-autosuggestions"
