@@ -30,6 +30,18 @@
             + (if target == null then "unset" else "\"${target}\"")
             + "; set it in modules/clan/inventory/machines.nix"
           );
+      # Lets `user` (root for servers) log in with the bootstrap key.
+      startupScript = user: ''
+        #!/bin/bash
+        set -euo pipefail
+        if [ "${user}" = root ]; then
+          install -d -m 0700 /root/.ssh
+          printf '%s\n' "''${var.admin_ssh_public_key}" > /root/.ssh/authorized_keys
+          chmod 0600 /root/.ssh/authorized_keys
+          printf 'PermitRootLogin prohibit-password\n' > /etc/ssh/sshd_config.d/00-clan-install.conf
+          systemctl reload ssh || systemctl reload sshd
+        fi
+      '';
     in
     {
       options.fleet.terranix = {
@@ -156,7 +168,18 @@
                 access_config = [ { nat_ip = "\${google_compute_address.${name}.address}"; } ];
               }
             ];
-            metadata.ssh-keys = "${sshUser name}:\${var.admin_ssh_public_key}";
+            metadata = {
+              ssh-keys = "${sshUser name}:\${var.admin_ssh_public_key}";
+              # The stock images refuse root logins (PermitRootLogin no); clan
+              # machines install connects as root. Runs at every boot of the
+              # bootstrap image only: NixOS ignores GCE startup scripts.
+              startup-script = startupScript (sshUser name);
+            };
+            # vTPM for the unattended LUKS unlock (modules/nixos/tpm-unlock.nix).
+            shielded_instance_config = {
+              enable_vtpm = true;
+              enable_integrity_monitoring = true;
+            };
           }
           // lib.optionalAttrs (node.gcp.accelerator != null) {
             guest_accelerator = [ { inherit (node.gcp.accelerator) type count; } ];
