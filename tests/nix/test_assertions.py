@@ -149,3 +149,22 @@ def test_darwin_host_key_survives_reboot_and_is_never_generated_by_nix_darwin(ho
     paths = nixsupport.nix_eval(f"darwinConfigurations.{host}", apply=apply, extra=("--impure",))
     assert paths and all(p.startswith("/var/lib/sops-nix/activation/") for p in paths), paths
     assert not any(p.startswith("/run/") for p in paths)
+
+
+def test_every_darwin_host_lists_its_users_explicitly():
+    host_users = nixsupport.nix_eval("fleet.hostUsers")
+    assert sorted(host_users) == HOSTS
+    for host in HOSTS:
+        assert sorted(checked(host)["homeManager"]) == sorted(host_users[host]), host
+
+
+def test_a_host_without_a_users_fact_fails_with_the_fix():
+    """modules/darwin/home-manager.nix alone, with no hostUsers entry for the machine."""
+    aspect = ("let flake = c._module.specialArgs.self; in (import (flake + \"/modules/darwin/home-manager.nix\") "
+              "{ inherit (flake) inputs; lib = flake.inputs.nixpkgs.lib; config.flake = { fleet = { users = { }; "
+              "hostUsers = { }; }; modules.homeManager.default = { }; }; }).flake.modules.darwin.home-manager "
+              "{ config.clan.core.settings.machine.name = \"newhost\"; }")
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        nixsupport.nix_eval(f"darwinConfigurations.{HOSTS[0]}", apply=f"c: builtins.attrNames ({aspect}).home-manager.users")
+    assert ("darwin host newhost: expected flake.fleet.hostUsers.newhost (its users) in "
+            "modules/machines/darwin/newhost.nix, found none") in " ".join(err.value.stderr.split())
