@@ -168,3 +168,24 @@ def test_a_host_without_a_users_fact_fails_with_the_fix():
         nixsupport.nix_eval(f"darwinConfigurations.{HOSTS[0]}", apply=f"c: builtins.attrNames ({aspect}).home-manager.users")
     assert ("darwin host newhost: expected flake.fleet.hostUsers.newhost (its users) in "
             "modules/machines/darwin/newhost.nix, found none") in " ".join(err.value.stderr.split())
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_every_vars_value_a_darwin_build_reads_evaluates(host):
+    """What `just build-darwin <host>` reads from the vars store, forced with the fixture:
+    the certificate, the known-hosts keys, the mesh network ids and addresses, the
+    sops secret files."""
+    apply = (f"c: let e = c.extendModules {{ modules = [ ({{ lib, ... }}: {{ _module.args.pkgs = lib.mkForce "
+             f"(import {STUB} {{ inherit lib; }}); clan.core.settings.directory = lib.mkForce {STORE}; }}) ]; }}; "
+             "cfg = e.config; in { sshd = cfg.services.openssh.extraConfig; "
+             "known = builtins.mapAttrs (_: k: k.publicKey) cfg.programs.ssh.knownHosts; "
+             "zt = cfg.launchd.daemons.fleet-zerotier.script; hosts = cfg.environment.etc.\"hosts.fleet\".text; "
+             "sops = builtins.mapAttrs (_: s: toString s.sopsFile) cfg.sops.secrets; }")
+    got = nixsupport.nix_eval(f"darwinConfigurations.{host}", apply=apply, extra=("--impure",))
+    network_id = (STORE / "vars/shared/zerotier-network-zerotier/network-id/value").read_text().strip()
+    assert f"join '{network_id}'" in got["zt"] or f"join {network_id}" in got["zt"]
+    assert "HostCertificate " in got["sshd"]
+    own_pub = (STORE / f"vars/per-machine/{host}/openssh/ssh.id_ed25519.pub/value").read_text().strip()
+    assert got["known"]["clan-sshd-self-ed25519"].strip() == own_pub
+    assert f" {host}.fleet {host}" in got["hosts"]
+    assert any(name.endswith(f"zerotier-identity-{host}/identity-secret") for name in got["sops"]), got["sops"]
