@@ -197,7 +197,7 @@
         # sourced after fzf's); say so instead of two bindings fighting.
         historyWidget.command = "";
         # The legacy fzf had no nushell integration; home-manager's needs fzf >= 0.73
-        # (programs/fzf.nix assertion), newer than nixpkgs ships (stub-pkgs/names.nix versions).
+        # (programs/fzf.nix assertion), newer than the fzf nixpkgs shipped when this was written.
         enableNushellIntegration = false;
         tmux = {
           enableShellIntegration = true;
