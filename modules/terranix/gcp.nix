@@ -74,6 +74,23 @@
                         "e2-standard-4";
                     description = "GCE machine type.";
                   };
+                  # The e2-micro install path: 1 GB is not enough for nixos-anywhere's
+                  # kexec installer (its initrd unpacks the whole NixOS installer into
+                  # RAM). The node is created/resized as installMachineType while
+                  # `installing` is set, the closure is built on the controller
+                  # (`clan machines install <m> --build-on local`, nothing is built on
+                  # the node), then `installing` is unset and the next apply resizes
+                  # it back (GCE stops the instance for a machine-type change).
+                  installing = mkOption {
+                    type = types.bool;
+                    default = false;
+                    description = "Whether clan is installing NixOS on the node (use installMachineType).";
+                  };
+                  installMachineType = mkOption {
+                    type = types.str;
+                    default = if has "vps" config then "e2-small" else config.gcp.machineType;
+                    description = "Machine type while installing (e2-small: 2 GB, enough for the kexec installer).";
+                  };
                   accelerator = mkOption {
                     type = types.nullOr (
                       types.submodule {
@@ -151,7 +168,9 @@
           name: node:
           {
             inherit name;
-            machine_type = node.gcp.machineType;
+            machine_type = if node.gcp.installing then node.gcp.installMachineType else node.gcp.machineType;
+            # A machine-type change needs a stopped instance.
+            allow_stopping_for_update = true;
             inherit (cfg.gcp) zone;
             # The firewall rules (firewall.nix) target this tag.
             tags = [ cfg.firewall.name ];

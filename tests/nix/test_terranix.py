@@ -331,3 +331,14 @@ def test_gce_nodes_have_a_vtpm_for_the_unattended_unlock(cloud_machines):
     instances = workspace("gcp", all_on(cloud_machines))["resource"]["google_compute_instance"]
     for name, inst in instances.items():
         assert inst["shielded_instance_config"]["enable_vtpm"] is True, name
+
+
+def test_e2_micro_installs_as_e2_small_and_returns_to_e2_micro():
+    """1 GB is too little for the kexec installer: `installing` resizes the node for the install."""
+    def instance(modules: str) -> dict:
+        doc = nixsupport.nix_eval("lib.terranix", apply=f'f: f {{ cloud = "gcp"; modules = {modules}; }}')
+        return doc["resource"]["google_compute_instance"]["orb-nixos"]
+    assert instance("[ ]")["machine_type"] == "e2-micro"
+    installing = instance("[ { fleet.terranix.nodes.orb-nixos.gcp.installing = true; } ]")
+    assert installing["machine_type"] == "e2-small"
+    assert installing["allow_stopping_for_update"] is True
