@@ -56,9 +56,11 @@ in builtins.mapAttrs (n: g: { inherit (g) share dependencies script;
   e.config.clan.core.vars.generators"""
 
 
+sys.path.insert(0, str(REPO / "tests"))
+from support import nix as nixsupport  # noqa: E402  pylint: disable=wrong-import-position
+
+
 def nix_eval(attr: str, apply: str | None = None) -> object:
-    sys.path.insert(0, str(REPO / "tests"))
-    from support import nix as nixsupport  # pylint: disable=import-outside-toplevel
     return nixsupport.nix_eval(attr, apply=apply, extra=("--impure",))
 
 
@@ -67,12 +69,15 @@ def declarations() -> dict[str, dict[str, dict]]:
     machines = nix_eval("clan.inventory.machines")
     fleet_gens = nix_eval("fleet.generators")
     roles = nix_eval("fleet.serviceRoles")
+    zerotier = {name for name, inst in nix_eval("clan.inventory.instances").items()
+                if inst["module"]["name"] == "@fleet/zerotier"}
     result: dict[str, dict[str, dict]] = {}
     for name, machine in machines.items():
         if machine.get("machineClass") == "darwin":
-            result[name] = nix_eval(f"darwinConfigurations.{name}", apply=f"import (builtins.toFile \"g.nix\" ''{DARWIN_GENS}'') {STUB}")
+            result[name] = nix_eval(f"darwinConfigurations.{name}",
+                                    apply=f"import (builtins.toFile \"g.nix\" ''{DARWIN_GENS}'') {STUB}")
             continue
-        result[name] = nixos_declarations(name, machine, fleet_gens, roles, machines)
+        result[name] = nixos_declarations(name, machine["tags"], fleet_gens, roles, zerotier)
     return result
 
 
@@ -87,13 +92,12 @@ def _decl(gen: dict, env: dict[str, str] | None = None, deps: list[str] | None =
     }
 
 
-def nixos_declarations(name: str, machine: dict, gens: dict, roles: dict, machines: dict) -> dict:
+def nixos_declarations(name: str, tags: list[str], gens: dict, roles: dict, zerotier: set[str]) -> dict:
     """NixOS configurations do not evaluate offline: the generators their
     services declare are rebuilt from fleet.generators, under the names clan-core's
     sshd/zerotier/our users service give them (modules/vars/generators.nix says
     which service declares each)."""
     out: dict[str, dict] = {}
-    tags = machine["tags"]
     for gname, gen in gens.items():
         if any(t in tags for t in gen.get("appliesTo", {}).get("tags", [])):
             out[gname] = _decl(gen)
@@ -102,11 +106,7 @@ def nixos_declarations(name: str, machine: dict, gens: dict, roles: dict, machin
     out["openssh-cert"] = _decl(gens["openssh-cert"], env={"MACHINE": name, "PRINCIPALS": f"{name}.fleet"})
     if "users-root" in roles.get(name, {}):
         out["user-password-root"] = _decl(gens["user-password"])
-    for instance, inst_roles in roles.get(name, {}).items():
-        if "peer" not in inst_roles and "controller" not in inst_roles:
-            continue
-        if instance != "zerotier":
-            continue
+    for instance in sorted(zerotier & set(roles.get(name, {}))):
         controller = next(m for m, r in roles.items() if "controller" in r.get(instance, []))
         ident = f"zerotier-identity-{name}"
         net = f"zerotier-network-{instance}"
@@ -116,7 +116,6 @@ def nixos_declarations(name: str, machine: dict, gens: dict, roles: dict, machin
                          deps=[f"zerotier-identity-{controller}"])
         out[f"zerotier-ip-{name}-{instance}"] = _decl(
             gens["zerotier-ip"], env={"IDENTITY_GENERATOR": ident, "NETWORK_GENERATOR": net}, deps=[ident, net])
-    del machines
     return out
 
 
@@ -178,14 +177,13 @@ def run(decl: dict, name: str, inputs: dict[str, Path], bindir: Path) -> Path:
     return work / "out"
 
 
-def prompt_value(gen: str, prompt: str) -> str:
+def prompt_value(gen: str, _prompt: str) -> str:
     if gen == "terraform-bootstrap-ssh":
         with tempfile.TemporaryDirectory() as d:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", IDENTITY, "-f", f"{d}/k"], check=True)
             return Path(f"{d}/k.pub").read_text().strip()
     if gen == "gcp-project":
         return IDENTITY
-    del prompt
     return PLACEHOLDER
 
 
