@@ -1,19 +1,69 @@
 # Nix tasks for the fleet flake. `just` lists them.
-# Offline (no binary cache, no internet): only the eval-* and test-* recipes
+# Offline (no binary cache, no internet): only the eval-* and test* recipes
 # work; check/build/vm-test need full nixpkgs and run in CI
-# (.github/workflows/nix.yml).
+# (.github/workflows/nix.yml runs `nix develop -c just <recipe>`).
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-# Flags that swap full nixpkgs for nixpkgs.lib when ../shared/nix-offline exists.
-offline := `if [ "${FLEET_NIX_ONLINE:-}" != 1 ] && f=$(python3 ../shared/nix-offline/nix_offline.py flags 2>/dev/null); then echo $f --no-write-lock-file; fi`
+# Flags that swap full nixpkgs for nixpkgs.lib when the offline helpers exist
+# (FLEET_SHARED, default ../shared); online (CI, FLEET_NIX_ONLINE=1) none.
+shared := env_var_or_default("FLEET_SHARED", "../shared")
+offline := `if [ "${FLEET_NIX_ONLINE:-}" != 1 ] && f=$(python3 "${FLEET_SHARED:-../shared}/nix-offline/nix_offline.py" flags 2>/dev/null); then echo $f --no-write-lock-file; fi`
 
 default:
     @just --list
 
-# Everything nix knows how to check: formatter, eval checks, NixOS VM tests (online).
+# Everything nix knows how to check: eval checks, clan's VM test of testvm (online; needs the vars store: `just ci-vars` in CI, `clan vars generate` for real).
 check:
-    nix flake check
+    nix flake check -L
+
+# Build every NixOS toplevel, and every darwin system when on macOS (online). Host lists come from the flake.
+build:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for m in $(nix eval --json .#nixosConfigurations --apply builtins.attrNames | jq -r '.[]'); do
+      nix build -L --no-link ".#nixosConfigurations.$m.config.system.build.toplevel"
+    done
+    if [ "$(uname -s)" = Darwin ]; then
+      for m in $(nix eval --json .#darwinConfigurations --apply builtins.attrNames | jq -r '.[]'); do
+        nix build -L --no-link ".#darwinConfigurations.$m.system"
+      done
+    fi
+
+# The tests that run here and in CI alike: the nix tier (assertions, vars, data, darwin values) and the secret scan.
+test:
+    FLEET_SHARED={{shared}} scripts/test tests/nix tests/test_no_plaintext_secrets.py -q
+
+# The offline tier's first-build check only (every darwin host and HM user's assertions and warnings).
+test-assertions:
+    FLEET_SHARED={{shared}} scripts/test tests/nix/test_assertions.py -q
+
+# CI only: put the vars fixture (test identity fleet-ci-fixture) where clan reads vars; refuses over a real store.
+ci-vars:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "${CI:-}" != true ] && [ "${FLEET_CI_VARS:-}" != 1 ]; then
+      echo "ci-vars: refusing outside CI (CI=true): this would put the test identity fleet-ci-fixture where clan reads the real vars store; run 'clan vars generate' for real vars, or set FLEET_CI_VARS=1 in a throwaway checkout" >&2
+      exit 1
+    fi
+    for d in vars/per-machine vars/shared sops; do
+      if [ -e "$d" ]; then
+        echo "ci-vars: $d already exists (a real vars store?); expected a checkout without vars; remove it or skip ci-vars" >&2
+        exit 1
+      fi
+    done
+    cp -r tests/nix/vars-fixture/store/vars/per-machine tests/nix/vars-fixture/store/vars/shared vars/
+    cp -r tests/nix/vars-fixture/store/sops sops
+    # Flakes see only files git knows: stage (never commit) the copies in the CI checkout.
+    git add vars/per-machine vars/shared sops
+
+# Format the tree (treefmt via treefmt-nix: nixfmt, shellcheck, ruff).
+fmt:
+    nix fmt
+
+# Fail when formatting would change a file (online; not gating until the first `nix fmt` is committed).
+fmt-check:
+    nix fmt -- --fail-on-change
 
 # Evaluate what evaluates without full nixpkgs: inventory, resolved service roles, fleet data, host lists.
 eval-offline:

@@ -11,6 +11,7 @@ in
       darwin.shells
       darwin.security
       darwin.users
+      darwin.fleet-hosts
     ];
     # Kept at the legacy value: stateVersion guards defaults (e.g. the nixbld
     # group id) that must not change under an existing installation.

@@ -122,6 +122,14 @@
         # nix-darwin runs only its fixed activation phases; hook ours into postActivation.
         system.activationScripts.postActivation.text = lib.mkAfter config.system.activationScripts.colima.text;
 
+        # Legacy modules/home/darwin-only/colima.nix: the admin's zsh loads colima's
+        # completion when colima is on PATH (only the nix-darwin-integrated user had it).
+        home-manager.users.${config.system.primaryUser}.programs.zsh.initContent = lib.mkAfter ''
+          if command -v colima >/dev/null 2>&1; then
+            eval "$(colima completion zsh)"
+          fi
+        '';
+
         launchd.user.agents.colima = lib.mkIf cfg.autoStart {
           serviceConfig = {
             ProgramArguments = [ "/bin/sh" "-c" "exec ${colima} start --foreground ${startArgs}" ];

@@ -19,15 +19,21 @@ let
       throw "clan inventory: the workstation admin '${adminName}' has no @fleet/users instance tagged workstation; add modules/clan/inventory/instances/users-${adminName}.nix (see users-crs58.nix)";
 in
 {
+  # `args.config`, not a `config` argument: tests call this module with pkgs only.
   flake.modules.darwin.users =
-    { pkgs, ... }:
+    args@{ pkgs, ... }:
+    let
+      machine = args.config.clan.core.settings.machine.name;
+      # This host's users (flake.fleet.hostUsers; home-manager.nix checks the names).
+      hostUsers = lib.getAttrs (config.flake.fleet.hostUsers.${machine} or [ ]) users;
+    in
     {
       system.primaryUser = admin.name;
       users.users =
         lib.mapAttrs (_: u: {
           home = "/Users/${u.name}";
           shell = pkgs.zsh;
-        }) users
+        }) hostUsers
         // {
           root.openssh.authorizedKeys.keys = admin.sshKeys;
         };

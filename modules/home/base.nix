@@ -37,5 +37,8 @@
       # Replaces mac-app-util's trampolines: copies home-manager apps into
       # ~/Applications/Home Manager Apps so Spotlight and the Dock find them.
       targets.darwin.copyApps.enable = true;
+      # home-manager enables linkApps by default for stateVersion < 25.11 and
+      # asserts that only one of the two is on (targets/darwin/copyapps.nix).
+      targets.darwin.linkApps.enable = false;
     };
 }

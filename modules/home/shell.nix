@@ -61,6 +61,9 @@
 
       programs.zsh = {
         enable = true;
+        # The legacy location (~/.zshrc); home-manager warns that its default
+        # moves to XDG with stateVersion 26.05, so it is pinned here.
+        dotDir = config.home.homeDirectory;
         enableCompletion = true;
         autosuggestion.enable = true;
         syntaxHighlighting.enable = true;
@@ -190,6 +193,12 @@
 
       programs.fzf = {
         enable = true;
+        # Atuin owns Ctrl-R, as it did in the legacy configuration (its hook is
+        # sourced after fzf's); say so instead of two bindings fighting.
+        historyWidget.command = "";
+        # The legacy fzf had no nushell integration; home-manager's needs fzf >= 0.73
+        # (programs/fzf.nix assertion), newer than the fzf nixpkgs shipped when this was written.
+        enableNushellIntegration = false;
         tmux = {
           enableShellIntegration = true;
         };

@@ -15,6 +15,7 @@ in
         nixos.fleet-vars
         nixos.disko-luks
         nixos.remote-unlock
+        nixos.fleet-hosts
       ];
       # <machine>.<clan domain>: the name the SSH host certificates are for.
       networking.domain = config.clan.core.settings.domain;

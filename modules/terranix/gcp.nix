@@ -30,6 +30,18 @@
             + (if target == null then "unset" else "\"${target}\"")
             + "; set it in modules/clan/inventory/machines.nix"
           );
+      # Lets `user` (root for servers) log in with the bootstrap key.
+      startupScript = user: ''
+        #!/bin/bash
+        set -euo pipefail
+        if [ "${user}" = root ]; then
+          install -d -m 0700 /root/.ssh
+          printf '%s\n' "''${var.admin_ssh_public_key}" > /root/.ssh/authorized_keys
+          chmod 0600 /root/.ssh/authorized_keys
+          printf 'PermitRootLogin prohibit-password\n' > /etc/ssh/sshd_config.d/00-clan-install.conf
+          systemctl reload ssh || systemctl reload sshd
+        fi
+      '';
     in
     {
       options.fleet.terranix = {
@@ -61,6 +73,23 @@
                       else
                         "e2-standard-4";
                     description = "GCE machine type.";
+                  };
+                  # The e2-micro install path: 1 GB is not enough for nixos-anywhere's
+                  # kexec installer (its initrd unpacks the whole NixOS installer into
+                  # RAM). The node is created/resized as installMachineType while
+                  # `installing` is set, the closure is built on the controller
+                  # (`clan machines install <m> --build-on local`, nothing is built on
+                  # the node), then `installing` is unset and the next apply resizes
+                  # it back (GCE stops the instance for a machine-type change).
+                  installing = mkOption {
+                    type = types.bool;
+                    default = false;
+                    description = "Whether clan is installing NixOS on the node (use installMachineType).";
+                  };
+                  installMachineType = mkOption {
+                    type = types.str;
+                    default = if has "vps" config then "e2-small" else config.gcp.machineType;
+                    description = "Machine type while installing (e2-small: 2 GB, enough for the kexec installer).";
                   };
                   accelerator = mkOption {
                     type = types.nullOr (
@@ -139,7 +168,9 @@
           name: node:
           {
             inherit name;
-            machine_type = node.gcp.machineType;
+            machine_type = if node.gcp.installing then node.gcp.installMachineType else node.gcp.machineType;
+            # A machine-type change needs a stopped instance.
+            allow_stopping_for_update = true;
             inherit (cfg.gcp) zone;
             # The firewall rules (firewall.nix) target this tag.
             tags = [ cfg.firewall.name ];
@@ -156,7 +187,18 @@
                 access_config = [ { nat_ip = "\${google_compute_address.${name}.address}"; } ];
               }
             ];
-            metadata.ssh-keys = "${sshUser name}:\${var.admin_ssh_public_key}";
+            metadata = {
+              ssh-keys = "${sshUser name}:\${var.admin_ssh_public_key}";
+              # The stock images refuse root logins (PermitRootLogin no); clan
+              # machines install connects as root. Runs at every boot of the
+              # bootstrap image only: NixOS ignores GCE startup scripts.
+              startup-script = startupScript (sshUser name);
+            };
+            # vTPM for the unattended LUKS unlock (modules/nixos/tpm-unlock.nix).
+            shielded_instance_config = {
+              enable_vtpm = true;
+              enable_integrity_monitoring = true;
+            };
           }
           // lib.optionalAttrs (node.gcp.accelerator != null) {
             guest_accelerator = [ { inherit (node.gcp.accelerator) type count; } ];

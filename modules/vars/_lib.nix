@@ -36,15 +36,15 @@ in
     {
       inherit (gen) share;
       inherit dependencies;
-      files = lib.mapAttrs (_: f: {
-        inherit (f)
-          secret
-          deploy
-          owner
-          mode
-          neededFor
-          ;
-      }) gen.files;
+      # owner/mode only mean something for secrets: clan-core warns when a public
+      # file (copied to the world-readable store) sets them (clanCore/vars/default.nix).
+      files = lib.mapAttrs (
+        _: f:
+        {
+          inherit (f) secret deploy neededFor;
+        }
+        // lib.optionalAttrs f.secret { inherit (f) owner mode; }
+      ) gen.files;
       prompts = lib.mapAttrs (_: p: {
         inherit (p) description type persist;
       }) gen.prompts;

@@ -140,9 +140,12 @@ def test_darwin_peer_runs_zerotier_with_vars_from_clan(machine):
     cfg = nix_eval(
         f"darwinConfigurations.{machine}.config",
         apply="c: { daemons = builtins.attrNames c.launchd.daemons; "
+        "casks = map (c: c.name) c.homebrew.casks; "
         "gens = builtins.attrNames c.clan.core.vars.generators; }",
     )
-    assert "zerotierone" in cfg["daemons"]
+    # The official client (its installer creates the network interface), joined by our daemon.
+    assert "zerotier-one" in cfg["casks"]
+    assert "fleet-zerotier" in cfg["daemons"] and "zerotierone" not in cfg["daemons"]
     (controller,) = holders("zerotier", "controller")
     for gen in (f"zerotier-identity-{machine}", f"zerotier-ip-{machine}-zerotier", "zerotier-network-zerotier"):
         assert gen in cfg["gens"], f"{machine} lacks vars generator {gen}"

@@ -313,3 +313,32 @@ def test_gcp_node_without_ssh_user_is_an_error_naming_it(deploy, found):
         f"(the GCP bootstrap key is installed for that user), but it is {found}; "
         "set it in modules/clan/inventory/machines.nix"
     ) in msg
+
+
+def test_gce_bootstrap_lets_the_installer_in_as_root_with_the_key(machines, cloud_machines):
+    """Stock GCE images refuse root logins; clan machines install connects as root."""
+    instances = workspace("gcp", all_on(cloud_machines))["resource"]["google_compute_instance"]
+    for name, inst in instances.items():
+        script = inst["metadata"]["startup-script"]
+        user = machines[name]["deploy"]["targetHost"].split("@")[0]
+        assert inst["metadata"]["ssh-keys"] == f"{user}:${{var.admin_ssh_public_key}}", name
+        if user == "root":
+            assert "PermitRootLogin prohibit-password" in script, name
+            assert 'printf \'%s\\n\' "${var.admin_ssh_public_key}" > /root/.ssh/authorized_keys' in script, name
+
+
+def test_gce_nodes_have_a_vtpm_for_the_unattended_unlock(cloud_machines):
+    instances = workspace("gcp", all_on(cloud_machines))["resource"]["google_compute_instance"]
+    for name, inst in instances.items():
+        assert inst["shielded_instance_config"]["enable_vtpm"] is True, name
+
+
+def test_e2_micro_installs_as_e2_small_and_returns_to_e2_micro():
+    """1 GB is too little for the kexec installer: `installing` resizes the node for the install."""
+    def instance(modules: str) -> dict:
+        doc = nixsupport.nix_eval("lib.terranix", apply=f'f: f {{ cloud = "gcp"; modules = {modules}; }}')
+        return doc["resource"]["google_compute_instance"]["orb-nixos"]
+    assert instance("[ ]")["machine_type"] == "e2-micro"
+    installing = instance("[ { fleet.terranix.nodes.orb-nixos.gcp.installing = true; } ]")
+    assert installing["machine_type"] == "e2-small"
+    assert installing["allow_stopping_for_update"] is True

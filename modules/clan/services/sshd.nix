@@ -71,9 +71,18 @@ in
                 }
               ];
               clan.core.vars.generators = {
-                openssh = varsLib.toClanGenerator {
+                openssh = lib.recursiveUpdate (varsLib.toClanGenerator {
                   gen = fleetGenerators.openssh;
                   inherit pkgs;
+                }) {
+                  # Not a /run/secrets file on darwin: nix-darwin's `openssh` activation
+                  # phase generates any missing host key (modules/services/openssh.nix
+                  # keygenScript) before sops-nix installs /run/secrets in postActivation
+                  # (sops-nix modules/nix-darwin/default.nix), and /run is emptied at boot.
+                  # clan uploads "activation" secrets to the persistent
+                  # /var/lib/sops-nix/activation/ before it activates, so the key exists
+                  # first and nix-darwin never generates a different one.
+                  files."ssh.id_ed25519".neededFor = "activation";
                 };
               }
               // lib.optionalAttrs settings.certificate.enable {

@@ -15,9 +15,8 @@
 let
   fleetGenerators = config.flake.fleet.generators;
   varsLib = import ../../vars/_lib.nix { inherit lib; };
-  # Where zerotier-one keeps its state on darwin (the daemon is told so
-  # explicitly; the macOS app default lives under /Library and is not used).
-  darwinHome = "/var/lib/zerotier-one";
+  # The official macOS client's home (binaries, identity, networks.d).
+  ztHome = "/Library/Application Support/ZeroTier/One";
 in
 {
   clan.modules."@fleet/zerotier" =
@@ -56,10 +55,14 @@ in
             { config, lib, pkgs, ... }:
             let
               gens = config.clan.core.vars.generators;
-              ztPkgs = config.clan.core.clanPkgs;
+              # Generator tools exactly as clan-core's zerotier service builds them
+              # (clanServices/zerotier/default.nix: pkgs.callPackage ./pkgs/zerotier-tools);
+              # `clan.core.clanPkgs` is deprecated. nixpkgs' zerotierone provides
+              # zerotier-idtool for `clan vars generate` only: it cannot create the
+              # macOS network interface, the official client (Homebrew cask) does.
               packages = {
-                zerotier-tools = ztPkgs.zerotier-members;
-                zerotierone = ztPkgs.zerotierone;
+                zerotier-tools = pkgs.callPackage "${inputs.clan-core}/clanServices/zerotier/pkgs/zerotier-tools" { };
+                inherit (pkgs) zerotierone;
               };
               identityGen = "zerotier-identity-${machine.name}";
               networkGen = instanceName: "zerotier-network-${instanceName}";
@@ -116,38 +119,44 @@ in
                   )
                 ) instances;
 
-              environment.systemPackages = [ ztPkgs.zerotierone ];
+              # The official ZeroTier One for macOS (its installer ships the network
+              # interface driver and the com.zerotier.one LaunchDaemon).
+              homebrew.casks = [ "zerotier-one" ];
 
-              # Seeds the identity from vars, declares the networks to join
-              # (zerotier-one joins every networks.d/<id>.conf) and runs the daemon.
-              launchd.daemons.zerotierone = {
-                path = [
-                  ztPkgs.zerotierone
-                  pkgs.coreutils
-                  pkgs.diffutils # cmp
-                  pkgs.findutils
-                ];
+              # Seeds the client's identity from vars and joins every instance's
+              # network. Runs at boot and at each activation; waits for sops-nix to
+              # install the identity (/run/secrets is recreated at boot).
+              launchd.daemons.fleet-zerotier = {
+                path = [ pkgs.coreutils pkgs.diffutils ];
                 script = ''
                   set -eu
-                  home=${lib.escapeShellArg darwinHome}
-                  mkdir -p "$home/networks.d"
-                  if ! cmp -s ${gens.${identityGen}.files.identity-secret.path} "$home/identity.secret"; then
-                    install -m 0600 ${gens.${identityGen}.files.identity-secret.path} "$home/identity.secret"
-                    zerotier-idtool getpublic "$home/identity.secret" > "$home/identity.public"
+                  home=${lib.escapeShellArg ztHome}
+                  secret=${lib.escapeShellArg gens.${identityGen}.files.identity-secret.path}
+                  for _ in $(seq 120); do [ -s "$secret" ] && break; sleep 1; done
+                  if [ ! -s "$secret" ]; then
+                    echo "fleet-zerotier on ${machine.name}: expected the identity $secret (vars ${identityGen}), found none; run 'clan vars generate ${machine.name}' and 'clan machines update ${machine.name}'" >&2
+                    exit 1
                   fi
-                  find "$home/networks.d" -name '*.conf' -type f ${
-                    lib.concatMapStrings (id: "-not -name ${lib.escapeShellArg "${id}.conf"} ") networkIds
-                  }-delete
+                  if [ ! -x "$home/zerotier-one" ]; then
+                    echo "fleet-zerotier on ${machine.name}: expected the official client at $home/zerotier-one (Homebrew cask zerotier-one), found none; run darwin-rebuild switch" >&2
+                    exit 1
+                  fi
+                  if ! cmp -s "$secret" "$home/identity.secret"; then
+                    /bin/launchctl bootout system/com.zerotier.one 2>/dev/null || true
+                    install -m 0600 "$secret" "$home/identity.secret"
+                    "$home/zerotier-one" -i getpublic "$home/identity.secret" > "$home/identity.public"
+                    /bin/launchctl bootstrap system /Library/LaunchDaemons/com.zerotier.one.plist 2>/dev/null \
+                      || /bin/launchctl kickstart -k system/com.zerotier.one
+                  fi
                   ${lib.concatMapStrings (id: ''
-                    touch "$home/networks.d/${id}.conf"
+                    "$home/zerotier-cli" join ${lib.escapeShellArg id} >/dev/null || true
                   '') networkIds}
-                  exec zerotier-one "$home"
                 '';
                 serviceConfig = {
-                  KeepAlive = true;
                   RunAtLoad = true;
-                  StandardOutPath = "/var/log/zerotier-one.log";
-                  StandardErrorPath = "/var/log/zerotier-one.log";
+                  KeepAlive = false;
+                  StandardOutPath = "/var/log/fleet-zerotier.log";
+                  StandardErrorPath = "/var/log/fleet-zerotier.log";
                 };
               };
             };

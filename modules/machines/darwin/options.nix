@@ -6,6 +6,11 @@
 {
   options.flake.fleet = lib.mkOption {
     type = lib.types.submodule {
+      options.hostUsers = lib.mkOption {
+        type = lib.types.attrsOf (lib.types.listOf lib.types.str);
+        default = { };
+        description = "Darwin host -> login names (modules/users/<name>.nix) that get an account and a home there. Written per host, never inherited; a darwin host without an entry fails to evaluate.";
+      };
       options.legacyBaseline = lib.mkOption {
         type = lib.types.attrsOf lib.types.str;
         default = { };

@@ -25,5 +25,11 @@
       mountType = "virtiofs";
     };
   };
+  # Users of this host (legacy: crs58 (nix-darwin), raquel and runner (standalone home-manager)).
+  flake.fleet.hostUsers.stibnite = [
+    "crs58"
+    "raquel"
+    "runner"
+  ];
   flake.fleet.legacyBaseline.stibnite = "stibnite";
 }

@@ -33,7 +33,17 @@ let
 
   missing = { __missing__ = true; };
   isPkg = v: builtins.isAttrs v && (v.type or null) == "derivation";
-  pkgName = p: p.pname or (builtins.parseDrvName (p.name or "unnamed")).name;
+  # nixpkgs names tmux plugins "tmuxplugin-<name>" (mkTmuxPlugin); the baseline
+  # lists them by attribute path (tmuxPlugins.<name>), so map them back.
+  tmuxPrefix = "tmuxplugin-";
+  tmuxPrefixLen = builtins.stringLength tmuxPrefix;
+  fromTmux =
+    n:
+    if builtins.substring 0 tmuxPrefixLen n == tmuxPrefix then
+      "tmuxPlugins." + builtins.substring tmuxPrefixLen (builtins.stringLength n) n
+    else
+      n;
+  pkgName = p: fromTmux (p.pname or (builtins.parseDrvName (p.name or "unnamed")).name);
 
   # Depth-limited so a query that points at a huge attrset cannot run away.
   sanitize =

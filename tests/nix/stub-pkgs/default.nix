@@ -15,6 +15,16 @@
 let
   hostPlatform = lib.systems.elaborate system;
 
+  # nixpkgs' own pname where a module checks it: mkTmuxPlugin names every plugin
+  # "tmuxplugin-<name>" (pkgs/misc/tmux-plugins/default.nix), and home-manager's
+  # tmux module asserts that prefix.
+  pnameOf =
+    attrPath:
+    if lib.hasPrefix "tmuxPlugins." attrPath then
+      "tmuxplugin-" + lib.removePrefix "tmuxPlugins." attrPath
+    else
+      attrPath;
+
   # A placeholder package. `attrPath` is the nixpkgs attribute path ("python3Packages.pip").
   mkPkg =
     attrPath:
@@ -26,8 +36,11 @@ let
         builder = "/stub/never-built";
       };
       self = drv // {
-        pname = attrPath;
-        version = "0-stub";
+        inherit attrPath;
+        pname = pnameOf attrPath;
+        # Modules compare versions (home-manager's fzf asserts >= 0.48): the
+        # packages they compare carry nixpkgs' version (names.nix `versions`).
+        version = names.versions.${attrPath} or "0-stub";
         type = "derivation";
         meta = {
           mainProgram = lib.last (lib.splitString "." attrPath);
@@ -113,7 +126,7 @@ let
       pkgsBuildHost = pkgs;
       appendOverlays = overlays: if overlays == [ ] then pkgs else throw "stub pkgs: overlays are not supported";
       extend = _: pkgs;
-      # nix-darwin builds its tools with callPackage and picks them by name.
+      # nix-darwin and sops-nix build their tools with callPackage and pick them by name.
       callPackage =
         f: _args:
         mkPkg "callPackage:${baseNameOf (toString f)}"
@@ -122,6 +135,8 @@ let
           "darwin-option"
           "darwin-version"
           "darwin-uninstaller"
+          # sops-nix's darwin module: (pkgs.callPackage sops-nix { }).sops-install-secrets
+          "sops-install-secrets"
         ] mkPkg;
       formats = lib.genAttrs [ "json" "yaml" "toml" "ini" "keyValue" "gitIni" "lua" "xml" "libconfig" "elixirConf" "hocon" "javaProperties" "pythonVars" "nixConf" "cdn" "plist" "yaml_1_1" "yaml_1_2" "iniWithGlobalSection" "luaWrapper" "php" "systemd" ] formatStub;
       writeText = namedBuilder "writeText";

@@ -80,6 +80,7 @@
     "graphviz"
     "gum"
     "hcloud"
+    "hello"
     "helix"
     "holos"
     "home-manager"
@@ -205,6 +206,7 @@
     "yubikey-manager"
     "zed-editor"
     "zellij"
+    "zerotierone"
     "zoxide"
     "zsh"
     "zsh-autosuggestions"
@@ -212,6 +214,13 @@
     "zsh-syntax-highlighting"
     "zstd"
   ];
+  # Versions of the packages whose version a module compares, from nixpkgs
+  # (pkgs/by-name/fz/fzf/package.nix at 0148e16d, read with the search tool; the
+  # pinned nixpkgs may be newer). Anything else is "0-stub", so a new version
+  # check fails here first instead of passing silently.
+  versions = {
+    fzf = "0.66.0";
+  };
   sets = {
     tmuxPlugins = [
       "catppuccin"
