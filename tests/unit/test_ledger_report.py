@@ -138,3 +138,25 @@ def test_a_ledger_on_read_only_media_is_read_and_reported(tmp_path):
     finally:
         subprocess.run(["umount", str(mount)], check=False)
     shutil.rmtree(ledger.parent)
+
+
+def test_ledger_verify_checks_the_whole_chain(tmp_path):
+    import sqlite3
+
+    ledger = tmp_path / "l.sqlite"
+    seed(ledger)
+    verify = SCRIPT.with_name("ledger-verify")
+    ok = subprocess.run([sys.executable, str(verify), "--ledger", str(ledger)], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and ok.stdout.strip() == f"ledger-verify: {ledger}: schema and hash chain hold, 6 rows"
+    # A rewrite deep in history, with the trigger put back exactly as it was
+    # and the schema cookie forged back: only the whole chain can tell.
+    from ansible_collections.fleet.migration.plugins.module_utils import ledger_store
+
+    conn = sqlite3.connect(ledger)
+    cookie = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.executescript("DROP TRIGGER events_no_update; UPDATE events SET ok = 1 WHERE id = 4;"
+                       + ledger_store._EXPECTED_SQL["events_no_update"] + f"; PRAGMA schema_version = {cookie};")
+    conn.close()
+    bad = subprocess.run([sys.executable, str(verify), "--ledger", str(ledger)], capture_output=True, text=True, check=False)
+    assert bad.returncode == 1
+    assert bad.stderr.startswith(f"ledger-verify: refusing {ledger}: the hash chain breaks at row 4")
