@@ -173,12 +173,19 @@ stderr:
   type: str
 """
 
-import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.migration.plugins.module_utils import clan_cli
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli import clan_argv
+from ansible_collections.fleet.migration.plugins.module_utils.clan_cli_host import (
+    SYSTEM_PROFILE,
+    ProbeError,
+    is_installer,
+    is_nixos,
+    probe,
+    runs_machine,
+)
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     CommandError,
     environment_args,
@@ -186,57 +193,82 @@ from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     runner_for,
 )
 
-SYSTEM_PROFILE = "/nix/var/nix/profiles/system"
-SSH_CONNECTION_ERROR = 255
+ROLLBACK_PLAYBOOK = "playbooks/rollback-nixos.yml"
 
 
-def ssh_argv(params: dict) -> list[str]:
-    """ssh argv for the target; clan's `user@host:port` form becomes `-p port user@host`."""
-    address = params["target_host"]
-    argv = [params["ssh_bin"]] + list(params["ssh_options"])
-    user_host, sep, port = address.rpartition(":")
-    if sep and port.isdigit() and "]" not in port:
-        argv += ["-p", port]
-        address = user_host
-    return argv + [address]
+def read_state(module: AnsibleModule, runner) -> dict:
+    """The probe's view of the target (see clan_cli_host.probe); raises ProbeError."""
+    return probe(module.params, runner, "read its system generation")
 
 
-def read_generation(module: AnsibleModule, runner) -> tuple[int | None, str | None]:
-    """(generation number, store path) of the target's system profile; (None, None) when there is none."""
-    command = "readlink %s && readlink -f %s" % (SYSTEM_PROFILE, SYSTEM_PROFILE)
-    result = runner.run(ssh_argv(module.params) + [command], check=False, timeout=120)
-    if result.rc == SSH_CONNECTION_ERROR:
-        raise CommandError(
-            "exit", result.argv, result.rc, result.stdout, result.stderr,
-            "make %s reachable over SSH from the controller (key loaded, host up, port open) "
-            "or correct target_host" % module.params["target_host"],
-            detail="machine %s: could not read its system generation" % module.params["machine"])
-    lines = result.stdout.split()
-    if result.rc != 0 or len(lines) < 2:
-        return None, None
-    match = re.search(r"-(\d+)-link$", lines[0])
-    return (int(match.group(1)) if match else None), lines[1]
-
-
-def runs_machine(machine: str, system: str | None) -> bool:
-    """Whether the running system is this machine's NixOS, not an installer or another host.
-
-    A NixOS toplevel is named nixos-system-<system.name>-<version>, and clan sets the
-    host name to the machine name. An installer (kexec image) runs nixos-system-nixos-...
-    """
-    return bool(system) and ("-nixos-system-%s-" % machine) in system
-
-
-def wait_for_generation(module: AnsibleModule, runner) -> tuple[int | None, str | None]:
-    """After install the target reboots: poll until ssh answers or reboot_timeout passes."""
+def wait_for_state(module: AnsibleModule, runner) -> dict:
+    """After install the target reboots: probe until it answers or reboot_timeout passes."""
     deadline = time.monotonic() + module.params["reboot_timeout"]
     while True:
         try:
-            return read_generation(module, runner)
-        except CommandError:
+            return read_state(module, runner)
+        except ProbeError:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(module.params["reboot_poll_interval"])
+
+
+def record(result: dict, state: dict, when: str) -> None:
+    """Put a probe's profile and running system into the result under the documented keys."""
+    if when == "before":
+        result.update(generation_before=state["generation"], system_before=state["profile_path"],
+                      running_system_before=state["running"])
+        return
+    result.update(generation_after=state["generation"], system_after=state["profile_path"],
+                  profile_generation=state["generation"], running_system=state["running"],
+                  running_matches_profile=bool(state["running"]) and state["running"] == state["profile_path"])
+
+
+def install_refusal(params: dict, state: dict) -> str | None:
+    """Why install must not run on this host, or None when the probe shows it is safe (or force says so).
+
+    Safe means: a Linux host with no sign of NixOS, or the NixOS installer image.
+    """
+    machine, target = params["machine"], params["target_host"]
+    shown = state["running"] or state["profile_path"]
+    if not is_nixos(state):
+        if state["uname"] != "Linux":
+            return ("machine %s: install refused: expected %s to be a Linux host without NixOS; found `uname -s` "
+                    "printing %r. clan installs NixOS on Linux only: check target_host"
+                    % (machine, target, state["uname"] or "nothing"))
+        return None
+    if is_installer(shown) or runs_machine(machine, shown) or params["force"]:
+        return None  # this machine's own NixOS is skipped, not refused (see run_module)
+    found = ("running %s (system profile generation %s)" % (state["running"], state["generation"])
+             if state["running"] else "NixOS (/etc/NIXOS or os-release ID=nixos) but no /run/current-system")
+    return ("machine %s: install refused: expected %s to run no NixOS, or the NixOS installer image "
+            "(nixos-system-nixos-*); found %s. Installing formats its disks. To change an installed %s use "
+            "action: update; if this host is meant to be wiped and become %s, pass force: true"
+            % (machine, target, found, machine, machine))
+
+
+def shown(running: str | None) -> str:
+    return running or "nothing (no /run/current-system)"
+
+
+def after_failure(module: AnsibleModule, runner, result: dict) -> str:
+    """After a failed clan run: read what the host ended on and say it, with what to do."""
+    target = module.params["target_host"]
+    try:
+        state = read_state(module, runner)
+    except ProbeError as error:
+        return ("What the host runs now is unknown: %s. Check it by hand (`ssh %s readlink /run/current-system "
+                "/nix/var/nix/profiles/system`) before rerunning, or run %s" % (error, target, ROLLBACK_PLAYBOOK))
+    record(result, state, "after")
+    if (state["generation"], state["profile_path"], state["running"]) == \
+            (result.get("generation_before"), result.get("system_before"), result.get("running_system_before")):
+        return ("%s is unchanged: the profile is still at generation %s and the running system is %s. Fix the "
+                "error and rerun" % (target, state["generation"], shown(state["running"])))
+    return ("the profile of %s now points at generation %s (%s) while the running system is %s%s. Run %s to "
+            "return to generation %s, or fix the error and rerun the deploy"
+            % (target, state["generation"], state["profile_path"], shown(state["running"]),
+               "" if result["running_matches_profile"] else " (not the profile's system)", ROLLBACK_PLAYBOOK,
+               result.get("generation_before")))
 
 
 def update_argv(params: dict) -> list[str]:
@@ -267,10 +299,10 @@ def missing_vars(module: AnsibleModule, runner) -> list[str]:
                                  hint="run `clan vars check %s` by hand to see why it fails" % machine)
 
 
-def plan(module: AnsibleModule, runner, before: tuple, result: dict) -> None:
-    """Check mode: build without switching and compare with the running system."""
+def plan(module: AnsibleModule, runner, before: dict, result: dict) -> None:
+    """Check mode: build without switching and compare with the system the host runs."""
     params = module.params
-    result["generation_after"], result["system_after"] = before
+    record(result, before, "after")
     missing = missing_vars(module, runner)
     result["missing_vars"] = missing
     if missing:
@@ -290,7 +322,36 @@ def plan(module: AnsibleModule, runner, before: tuple, result: dict) -> None:
                            "check that the clan CLI version prints the built store path",
                            detail="expected a /nix/store path on stdout, found none")
     result["system_after"] = paths[-1]
-    result["changed"] = paths[-1] != before[1]
+    # A profile set by a switch whose activation failed does not count: what runs is what matters.
+    result["changed"] = paths[-1] != (before["running"] or before["profile_path"])
+
+
+def run_clan(module: AnsibleModule, runner, before: dict, result: dict) -> None:
+    """Run clan install or update, then read what the host runs and fail unless it runs the profile."""
+    params = module.params
+    machine, action, target = params["machine"], params["action"], params["target_host"]
+    argv = install_argv(params) if action == "install" else update_argv(params)
+    try:
+        ran = runner.run(argv, hint="read clan's error above; `clan machines %s %s` by hand shows the same"
+                         % (action, machine))
+    except CommandError as error:
+        state = after_failure(module, runner, result)
+        raise CommandError(error.kind, error.argv, error.rc, error.stdout, error.stderr,
+                           "%s. %s" % (error.hint, state), error.detail) from None
+    result.update(cmd=ran.cmd, stdout=ran.stdout, stderr=ran.stderr)
+    after = wait_for_state(module, runner) if action == "install" else read_state(module, runner)
+    record(result, after, "after")
+    if after["generation"] is None:
+        module.fail_json(msg="machine %s: clan %s succeeded but %s has no system profile at %s; check that the "
+                             "target_host is the machine that was deployed"
+                             % (machine, action, target, SYSTEM_PROFILE), **result)
+    if not result["running_matches_profile"]:
+        module.fail_json(msg="machine %s: clan %s succeeded but %s runs %s, not the profile's generation %s (%s); "
+                             "expected /run/current-system to be the profile's system. Reboot the host or run %s, "
+                             "then rerun" % (machine, action, target, shown(after["running"]), after["generation"],
+                                             after["profile_path"], ROLLBACK_PLAYBOOK), **result)
+    result["changed"] = (after["generation"], after["profile_path"], after["running"]) != \
+        (before["generation"], before["profile_path"], before["running"])
 
 
 def run_module() -> None:
@@ -325,36 +386,33 @@ def run_module() -> None:
     runner = runner_for(module, env={"NO_COLOR": "1"})
     result = dict(changed=False, machine=params["machine"], action=params["action"])
     try:
-        before = read_generation(module, runner)
-        result["generation_before"], result["system_before"] = before
+        before = read_state(module, runner)
+        record(result, before, "before")
+        if params["action"] == "install":
+            result["host_os"] = dict(uname=before["uname"], nixos=is_nixos(before), os_release_id=before["os_id"])
+            refusal = install_refusal(params, before)
+            if refusal:
+                module.fail_json(msg=refusal, **result)
         if module.check_mode:
             plan(module, runner, before, result)
-        elif params["action"] == "install" and runs_machine(params["machine"], before[1]) and not params["force"]:
-            result["generation_after"], result["system_after"] = before
+        elif params["action"] == "install" and not params["force"] and \
+                runs_machine(params["machine"], before["running"] or before["profile_path"]):
+            record(result, before, "after")
             result["msg"] = ("machine %s: %s already runs its NixOS (system generation %s); install was skipped because it "
                              "reformats the disks. Use action: update, or force: true to reinstall"
-                             % (params["machine"], params["target_host"], before[0]))
+                             % (params["machine"], params["target_host"], before["generation"]))
         else:
-            argv = install_argv(params) if params["action"] == "install" else update_argv(params)
-            hint = ("read clan's error above; `clan machines %s %s` by hand shows the same. A failed switch leaves the "
-                    "previous generation running" % (params["action"], params["machine"]))
-            ran = runner.run(argv, hint=hint)
-            result.update(cmd=ran.cmd, stdout=ran.stdout, stderr=ran.stderr)
-            after = wait_for_generation(module, runner) if params["action"] == "install" \
-                else read_generation(module, runner)
-            result["generation_after"], result["system_after"] = after
-            if after[0] is None:
-                module.fail_json(msg="machine %s: clan %s succeeded but %s has no system profile at %s; check that the "
-                                     "target_host is the machine that was deployed"
-                                     % (params["machine"], params["action"], params["target_host"], SYSTEM_PROFILE),
-                                 **result)
-            result["changed"] = after != before
+            run_clan(module, runner, before, result)
+    except ProbeError as error:
+        module.fail_json(msg=str(error), **dict(result, **error.to_dict()))
     except CommandError as error:
         fail_from_error(module, error, **result)
     if module._diff:
         result["diff"] = dict(
-            before="generation: %s\nsystem: %s\n" % (result["generation_before"], result["system_before"]),
-            after="generation: %s\nsystem: %s\n" % (result.get("generation_after"), result.get("system_after")),
+            before="generation: %s\nsystem: %s\nrunning: %s\n"
+                   % (result["generation_before"], result["system_before"], result["running_system_before"]),
+            after="generation: %s\nsystem: %s\nrunning: %s\n"
+                  % (result.get("generation_after"), result.get("system_after"), result.get("running_system")),
         )
     module.exit_json(**result)
 
