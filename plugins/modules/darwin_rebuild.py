@@ -138,6 +138,7 @@ from ansible_collections.fleet.migration.plugins.module_utils.runner import (
 # nix-env --list-generations: "%4d   YYYY-MM-DD HH:MM:SS   (current)"
 GENERATION_LINE = re.compile(r"^\s*(\d+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s*(\(current\))?\s*$")
 ROOT_HINT = "run the task as root (become: true); darwin-rebuild activates the system only as root"
+ROLLBACK_PLAYBOOK = "playbooks/rollback-darwin.yml"
 
 
 def parse_generations(text: str) -> list[dict]:
@@ -155,6 +156,44 @@ def current_of(generations: list[dict]) -> int | None:
 
 def store_path(profile: str) -> str | None:
     return os.path.realpath(profile) if os.path.islink(profile) else None
+
+
+def running_system(path: str) -> str | None:
+    """The active system: activate's last step is `ln -sfn <system> /run/current-system`."""
+    return os.readlink(path) if os.path.islink(path) else None
+
+
+def shown(running: str | None) -> str:
+    return running or "nothing (no /run/current-system)"
+
+
+def record_after(result: dict, params: dict, gens: list[dict]) -> None:
+    """The profile's generation and what the host runs, under the documented keys."""
+    result.update(generations=gens, generation_after=current_of(gens), profile_generation=current_of(gens),
+                  system_after=store_path(params["profile"]), running_system=running_system(params["current_system"]))
+    result["running_matches_profile"] = bool(result["running_system"]) and \
+        result["running_system"] == result["system_after"]
+
+
+def ended_on(darwin, result: dict) -> str:
+    """After a failed switch or rollback: the generation the host ended on, and what to do."""
+    params = darwin.module.params
+    try:
+        gens = darwin.generations()
+    except CommandError as error:
+        return ("what the host runs now is unknown (the generations could not be listed: %s); check "
+                "`darwin-rebuild --list-generations` and %s by hand, or run %s"
+                % (error, params["current_system"], ROLLBACK_PLAYBOOK))
+    record_after(result, params, gens)
+    if (result["generation_after"], result["running_system"]) == \
+            (result["generation_before"], result["running_system_before"]):
+        return ("the host is unchanged: the profile is still at generation %s and the running system is %s. "
+                "Fix the error and rerun" % (result["generation_after"], shown(result["running_system"])))
+    return ("the profile now points at generation %s (%s) while the running system is %s%s. Run %s to return to "
+            "generation %s, or fix the error and rerun"
+            % (result["generation_after"], result["system_after"], shown(result["running_system"]),
+               "" if result["running_matches_profile"] else " (not the profile's system)", ROLLBACK_PLAYBOOK,
+               result["generation_before"]))
 
 
 class Darwin:
@@ -195,6 +234,21 @@ class Darwin:
         return result, path
 
 
+def run_reporting(darwin, argv: list[str], hint: str, result: dict):
+    """Run a switch or rollback; on failure, the error says which generation the host ended on.
+
+    darwin-rebuild sets the profile before it activates, so a failed activation
+    leaves the profile at the new generation while the old system still runs.
+    """
+    try:
+        return darwin.run(argv, hint)
+    except CommandError as error:
+        if error.hint == ROOT_HINT:
+            raise
+        raise CommandError(error.kind, error.argv, error.rc, error.stdout, error.stderr,
+                           "%s; %s" % (error.hint, ended_on(darwin, result)), error.detail) from None
+
+
 def run_module() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -205,6 +259,7 @@ def run_module() -> None:
             generation=dict(type="int"),
             nix_flags=dict(type="list", elements="str", default=[]),
             profile=dict(type="path", default="/nix/var/nix/profiles/system"),
+            current_system=dict(type="path", default="/run/current-system"),
             darwin_rebuild_bin=dict(type="str", default="darwin-rebuild"),
             timeout=dict(type="int", default=3600),
             **environment_args(),
@@ -219,14 +274,19 @@ def run_module() -> None:
     try:
         gens = darwin.generations()
         before = current_of(gens)
+        running_before = running_system(params["current_system"])
         result.update(generation_before=before, generation_after=before, generations=gens,
-                      system_before=store_path(params["profile"]), system_after=store_path(params["profile"]))
+                      system_before=store_path(params["profile"]), system_after=store_path(params["profile"]),
+                      running_system_before=running_before, running_system=running_before,
+                      profile_generation=before)
+        result["running_matches_profile"] = bool(running_before) and running_before == result["system_before"]
         ran = None
         if action == "build" or (action == "switch" and module.check_mode):
             ran, built = darwin.build()
             result["system_after"] = built
             if action == "switch":
-                result["changed"] = built != result["system_before"]
+                # Compared with what runs: a profile set by a failed activation is not running.
+                result["changed"] = built != (running_before or result["system_before"])
                 if result["changed"]:
                     result["generation_after"] = None  # a new generation: its number is known only after switching
         elif action == "rollback":
@@ -245,26 +305,35 @@ def run_module() -> None:
                                          % before, **result)
                 target = older[-1]
             if target != before:
-                result.update(changed=True, generation_after=target)
+                result.update(changed=True, generation_after=target, profile_generation=target)
                 if not module.check_mode:
                     words = ["--rollback"] if params["generation"] is None else ["--switch-generation", str(target)]
-                    ran = darwin.run(darwin.argv(*words), "read darwin-rebuild's error above")
-        elif action in ("switch", "check"):
-            ran = darwin.run(darwin.flake_argv(action), "fix darwinConfigurations.%s in %s; the running generation is "
-                             "unchanged" % (params["host"], params["flake"]))
+                    ran = run_reporting(darwin, darwin.argv(*words), "read darwin-rebuild's error above", result)
+        elif action == "switch":
+            ran = run_reporting(darwin, darwin.flake_argv(action), "fix darwinConfigurations.%s in %s"
+                                % (params["host"], params["flake"]), result)
+        elif action == "check":
+            ran = darwin.run(darwin.flake_argv(action), "fix darwinConfigurations.%s in %s; check changes nothing"
+                             % (params["host"], params["flake"]))
         if ran is not None:
             result.update(cmd=ran.cmd, stdout=ran.stdout, stderr=ran.stderr)
         if not module.check_mode and action in ("switch", "rollback"):
-            gens = darwin.generations()
-            result.update(generations=gens, generation_after=current_of(gens),
-                          system_after=store_path(params["profile"]))
-            result["changed"] = result["generation_after"] != before
+            record_after(result, params, darwin.generations())
+            result["changed"] = (result["generation_after"], result["running_system"]) != (before, running_before)
+            if not result["running_matches_profile"]:
+                module.fail_json(msg="darwin_rebuild %s: %s succeeded but the host runs %s, not the profile's "
+                                     "generation %s (%s); expected %s to be the profile's system. Run %s or rerun "
+                                     "the switch" % (params["host"] or "", action, shown(result["running_system"]),
+                                                     result["generation_after"], result["system_after"],
+                                                     params["current_system"], ROLLBACK_PLAYBOOK), **result)
     except CommandError as error:
         fail_from_error(module, error, **result)
     if module._diff and action in ("switch", "rollback"):
         result["diff"] = dict(
-            before="generation: %s\nsystem: %s\n" % (result["generation_before"], result["system_before"]),
-            after="generation: %s\nsystem: %s\n" % (result["generation_after"], result["system_after"]),
+            before="generation: %s\nsystem: %s\nrunning: %s\n"
+                   % (result["generation_before"], result["system_before"], result["running_system_before"]),
+            after="generation: %s\nsystem: %s\nrunning: %s\n"
+                  % (result["generation_after"], result["system_after"], result["running_system"]),
         )
     module.exit_json(**result)
 
