@@ -22,6 +22,7 @@ API:
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -32,6 +33,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.parse
 
 DEFAULT_TIMEOUT = 1800
 STDERR_TAIL_LINES = 20
@@ -39,26 +41,55 @@ REDACTED = "********"
 NOT_FOUND_HINT = "install it, or set the module's *_bin option to its full path"
 TIMEOUT_HINT = "raise the module's timeout option, or find out why the command hangs (network, ssh prompt)"
 
-# Secrets recognised without being told: age identities, PEM private keys and
-# `password=...`-style assignments. Literal secrets handed to Scrubber are
-# removed as well; the patterns catch what a tool echoes on its own.
+# Secrets recognised without being told: age identities, PEM private keys,
+# `password=...`-style assignments, JSON members with a secret-looking name and
+# the password of a URL (`https://user:TOKEN@host`). Literal secrets handed to
+# Scrubber are removed as well; the patterns catch what a tool echoes on its own.
+# Each pattern's groups are (kept prefix, secret, kept suffix); a pattern without
+# groups is removed whole.
+_SECRET_WORD = r"(?:password|passphrase|passwd|token|secret|api[_-]?key|access[_-]?key)"
 _SECRET_PATTERNS = (
     re.compile(r"AGE-SECRET-KEY-" + r"1[0-9A-Z]+"),  # split so secret scanners do not flag the pattern
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-    re.compile(r"(?i)((?:password|passphrase|passwd|token|secret|api[_-]?key)\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"),
+    re.compile(r"(?i)(" + _SECRET_WORD + r"\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s\"',;&]+)()"),
+    re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@\"']+:)([^/\s@\"']+)(@)"),
+)
+# For artifacts (scripts/ci-phase) also JSON members with a secret-looking name,
+# plain and JSON-escaped inside JSON. Not for module output: modules parse the
+# JSON tools print, and a masked `"sops_secret_file": "/path"` would change data.
+ARTIFACT_PATTERNS = _SECRET_PATTERNS + (
+    re.compile(r'(?i)("[^"\\]*' + _SECRET_WORD + r'[^"\\]*"\s*:\s*")((?:[^"\\]|\\.)+)(")'),
+    re.compile(r'(?i)(\\"[^"\\]*' + _SECRET_WORD + r'[^"\\]*\\"\s*:\s*\\")((?:[^"\\]|\\[^"])+)(\\")'),
 )
 
 
-class Scrubber:
-    """Replaces secret values in text with ``********``."""
+def encoded_forms(secret: str) -> list[str]:
+    """``secret`` as it may appear in artifacts: itself, JSON-escaped (once and twice, ASCII-only or
+    not: job events hold JSON inside JSON), percent-encoded and base64-encoded."""
+    forms = [secret]
+    for ascii_only in (True, False):
+        once = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        forms += [once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]]
+    forms += [urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)]
+    raw = secret.encode("utf-8")
+    forms += [base64.b64encode(raw).decode("ascii").rstrip("="), base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")]
+    return [form for form in dict.fromkeys(forms) if len(form) >= 4]
 
-    def __init__(self, secrets: list[str] | tuple[str, ...] = ()) -> None:
-        # Longest first, so a secret containing another is removed whole.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+class Scrubber:
+    """Replaces secret values in text with ``********``, in every encoding :func:`encoded_forms` knows."""
+
+    def __init__(self, secrets: list[str] | tuple[str, ...] = (), patterns: tuple = _SECRET_PATTERNS) -> None:
+        self.patterns = patterns
+        self.secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 4 and secret not in self.secrets:
-            self.secrets = sorted(self.secrets + [secret], key=len, reverse=True)
+        if not secret or len(secret) < 4:
+            return
+        # Longest first, so a secret containing another is removed whole.
+        self.secrets = sorted(set(self.secrets) | set(encoded_forms(secret)), key=len, reverse=True)
 
     def __call__(self, text):
         if text is None:
@@ -68,9 +99,9 @@ class Scrubber:
         text = str(text)
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        for pattern in _SECRET_PATTERNS:
+        for pattern in self.patterns:
             if pattern.groups:
-                text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+                text = pattern.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
             else:
                 text = pattern.sub(REDACTED, text)
         return text

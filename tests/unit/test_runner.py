@@ -237,3 +237,31 @@ def test_timeout_sends_sigterm_before_sigkill(tmp_path):
 
 def test_stdin_data_reaches_the_tool():
     assert Runner().run([PY, "-c", "import sys; print(sys.stdin.read().upper())"], data="abc").stdout == "ABC\n"
+
+
+@pytest.mark.parametrize("form", [
+    lambda s: json.dumps("note: " + s + "\n")[1:-1],              # JSON-escaped inside a job event
+    lambda s: json.dumps(json.dumps({"stdout": "x" + s}))[1:-1],  # JSON inside JSON
+    lambda s: "https://example/?q=" + __import__("urllib.parse").parse.quote(s, safe=""),
+    lambda s: "Authorization: Basic " + __import__("base64").b64encode(s.encode()).decode(),
+])
+def test_scrubber_removes_encoded_forms_of_a_secret(form):
+    secret = 'pa"ss/wörd\\+1234'  # characters JSON, URLs and base64 all transform
+    text = form(secret)
+    assert Scrubber([secret])(text).count(REDACTED) >= 1
+    for encoded in (secret, json.dumps(secret)[1:-1]):
+        assert encoded not in Scrubber([secret])(text)
+
+
+def test_scrubber_removes_url_passwords_without_being_told():
+    cleaned = Scrubber()("cloning https://ci-bot:glpat-Zx9Yw8Vu7@git.example.org/fleet.git")
+    assert cleaned == "cloning https://ci-bot:%s@git.example.org/fleet.git" % REDACTED
+
+
+def test_artifact_patterns_remove_secret_json_members_plain_and_escaped():
+    from ansible_collections.fleet.migration.plugins.module_utils.runner import ARTIFACT_PATTERNS
+    scrub = Scrubber(patterns=ARTIFACT_PATTERNS)
+    text = '{"hcloud_token": "tok-123456", "res": "{\\"api_key\\": \\"k-998877\\"}", "host": "web"}'
+    cleaned = scrub(text)
+    assert "tok-123456" not in cleaned and "k-998877" not in cleaned and '"host": "web"' in cleaned
+    assert '"hcloud_token": "%s"' % REDACTED in cleaned
