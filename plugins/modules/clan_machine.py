@@ -10,13 +10,22 @@ module: clan_machine
 short_description: Install or update a clan machine and report whether its system generation changed
 description:
   - Runs C(clan machines update) or C(clan machines install) for one machine of a clan flake.
-  - Reads the target's system profile (C(/nix/var/nix/profiles/system)) over SSH before and after, so
-    C(changed) means the machine's system generation changed; a second run with the same configuration reports no change.
+  - Probes the target over SSH before and after (one command, its output marked so that nothing else can be taken
+    for it) and reads both the system profile (C(/nix/var/nix/profiles/system)) and what the host runs
+    (C(/run/current-system)). C(changed) means the profile's generation or the running system changed; a second run
+    with the same configuration reports no change.
+  - clan sets the profile before it activates, so a failed activation leaves the profile at the new generation while
+    the old system still runs. The failure result says so (RV(generation_after), RV(running_system),
+    RV(running_matches_profile)) and the message points at C(playbooks/rollback-nixos.yml). A run that succeeds but
+    leaves the host running another system than the profile's fails.
   - In check mode the module never switches anything. It runs C(clan vars check) and, when every var exists,
     C(clan machines build) (evaluate and build only), then reports whether the built system differs from the running one.
-  - C(install) formats the target's disks. On a target that already runs this machine's NixOS system
-    (C(nixos-system-<machine>-*)) it does nothing unless O(force=true); use O(action=update) for installed machines.
-    An installer image (C(nixos-system-nixos-*)) or a host without a system profile is installed.
+  - C(install) formats the target's disks, so it runs only when the probe shows positively that the target is a
+    Linux host with no NixOS (no C(/etc/NIXOS), os-release C(ID) not C(nixos), no NixOS system) or runs the NixOS
+    installer image (C(nixos-system-nixos-*)). Any other probe outcome (ssh refused, timed out or hung, authentication
+    or host key failure, a remote shell that failed or printed something else) refuses, even with O(force=true).
+  - A target that already runs this machine's NixOS (C(nixos-system-<machine>-*)) is left alone unless O(force=true);
+    another NixOS is refused unless O(force=true). Use O(action=update) for installed machines.
 version_added: "0.1.0"
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
@@ -65,7 +74,9 @@ options:
     type: str
     choices: [none, nixos-generate-config, nixos-facter]
   force:
-    description: Run C(install) even when the target already runs this machine's NixOS system (this reformats its disks).
+    description:
+      - Run C(install) even when the probe shows that the target runs NixOS (this reformats its disks).
+      - Never overrides a probe that failed: the module must know which host it would format.
     type: bool
     default: false
   reboot_timeout:
@@ -81,22 +92,36 @@ options:
     type: str
     default: clan
   ssh_bin:
-    description: The ssh executable used to read the system profile.
+    description: The ssh executable used to probe the target.
     type: str
     default: ssh
   ssh_options:
-    description: Options for the ssh call that reads the system profile.
+    description: Options for the ssh call that probes the target; keep C(BatchMode=yes), a prompt would hang the probe.
     type: list
     elements: str
     default: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
   timeout:
-    description: Seconds after which a command is stopped and the module fails.
+    description: Seconds after which a command is stopped and the module fails (the probe gets at most 120).
     type: int
     default: 3600
 extends_documentation_fragment:
   - fleet.migration.command_environment
-notes:
-  - Supports check mode and diff mode. The diff shows the generation and system store path before and after.
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - Builds with C(clan machines build) and compares with the running system; never switches or installs.
+      - When vars are missing it reports them and skips the build, because building would generate them into the flake.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: The diff shows the profile generation, the profile's system and the running system before and after.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: "Runs on the controller (C(delegate_to: localhost)); the target is a Linux host reached over SSH."
 seealso:
   - name: clan machines update
     description: Upstream command reference.
@@ -120,6 +145,14 @@ EXAMPLES = r"""
     update_hardware_config: nixos-facter
   delegate_to: localhost
 
+- name: Update every NixOS host of phase 1, keeping what each one ended on
+  fleet.migration.clan_machine:
+    machine: "{{ inventory_hostname }}"
+    target_host: "{{ ansible_user }}@{{ ansible_host }}"
+  register: deploy
+  delegate_to: localhost
+  when: inventory_hostname in groups['phase1']
+
 - name: Would an update change electrum? (builds, never switches)
   fleet.migration.clan_machine:
     machine: electrum
@@ -135,23 +168,52 @@ changed:
   returned: always
   type: bool
 generation_before:
-  description: System generation number before the run; null when the target had no NixOS system profile.
+  description: Generation of the system profile before the run; null when the target had no NixOS system profile.
   returned: always
   type: int
   sample: 41
 generation_after:
-  description: System generation number after the run (in check mode, the same as before).
-  returned: always
+  description:
+    - Generation of the system profile after the run (in check mode, the same as before).
+    - After a failed switch, the generation the profile ended on, which may be the new one although it does not run.
+  returned: always, when the target could be read after the run
+  type: int
+  sample: 42
+profile_generation:
+  description: The same as RV(generation_after), named for what it is.
+  returned: always, when the target could be read after the run
   type: int
   sample: 42
 system_before:
-  description: Store path of the running system before the run.
+  description: Store path of the system profile before the run.
   returned: always
   type: str
   sample: /nix/store/0c3xqv8q7r5a1i1x1w1b3rj1n3d4f4hz-nixos-system-cinnabar-25.11
 system_after:
-  description: Store path of the system after the run; in check mode the path that was built.
+  description: Store path of the system profile after the run; in check mode the path that was built.
+  returned: always, when the target could be read after the run
+  type: str
+running_system_before:
+  description: What C(/run/current-system) pointed at before the run; null when it did not exist.
   returned: always
+  type: str
+running_system:
+  description: What C(/run/current-system) points at after the run (in check mode, before); the system the host runs.
+  returned: always, when the target could be read after the run
+  type: str
+running_matches_profile:
+  description: Whether RV(running_system) is the profile's system. False after a failed activation.
+  returned: always, when the target could be read after the run
+  type: bool
+host_os:
+  description: With O(action=install), what the probe found (C(uname), C(nixos), C(os_release_id)).
+  returned: when action is install
+  type: dict
+  sample: {"uname": "Linux", "nixos": false, "os_release_id": "debian"}
+probe_error:
+  description: Why the probe did not show what the host runs (C(unreachable), C(timeout), C(hang), C(auth),
+    C(host_key), C(remote_exit), C(unknown_output)).
+  returned: when the probe failed
   type: str
 missing_vars:
   description: Vars that C(clan vars check) reported missing (check mode only); an update would generate them.

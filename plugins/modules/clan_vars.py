@@ -12,7 +12,7 @@ description:
   - Wraps C(clan vars check), C(clan vars generate) and C(clan vars list) for one machine.
   - Returns which generators ran and the paths of their files, never a value. clan prints public values while
     generating; the module drops clan's output instead of returning it.
-  - C(generate) is idempotent: C(clan vars generate) runs only the generators with a missing file, so a second
+  - C(generate) is idempotent, because C(clan vars generate) runs only the generators with a missing file, so a second
     run reports no change. Afterwards the module runs C(clan vars check) once and returns RV(missing_after); it
     fails when anything is still missing, so a deploy needs no separate C(action=check) task.
   - C(regenerate) rotates the named generators (and, as clan does, the generators that depend on them).
@@ -62,9 +62,20 @@ options:
     default: 900
 extends_documentation_fragment:
   - fleet.migration.command_environment
-notes:
-  - Supports check mode. C(generate) and C(regenerate) then only report what would run.
-  - Diff mode is not supported because the values are secret.
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: C(generate) and C(regenerate) only report what would run (from C(clan vars check)); nothing is written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+    details: The values are secret; RV(files) names the files that changed.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: "Runs on the controller, where the flake and the sops age key are (C(delegate_to: localhost))."
 """
 
 EXAMPLES = r"""
@@ -78,15 +89,23 @@ EXAMPLES = r"""
   fleet.migration.clan_vars:
     machine: cinnabar
     action: check
-    generators: [zerotier]
+    generators: [zerotier-identity, zerotier-ip]
     fail_on_missing: true
   delegate_to: localhost
 
-- name: Rotate the root password of electrum
+- name: Generate what a deploy needs, checked once (no separate check task)
+  fleet.migration.clan_vars:
+    machine: "{{ inventory_hostname }}"
+    flake: "{{ fleet_flake }}"
+  register: vars_result
+  delegate_to: localhost
+  when: inventory_hostname in groups['phase1']
+
+- name: Rotate the SSH host certificate of electrum
   fleet.migration.clan_vars:
     machine: electrum
     action: regenerate
-    generators: [root-password]
+    generators: [openssh-cert]
   environment:
     SOPS_AGE_KEY_FILE: "{{ lookup('ansible.builtin.env', 'HOME') }}/.config/sops/age/keys.txt"
   delegate_to: localhost

@@ -15,6 +15,11 @@ description:
   - In check mode C(switch) builds only and reports whether the built system differs from the running one;
     C(rollback) reports the generation it would switch to.
   - C(rollback) goes to the previous generation, or to O(generation) when given (idempotent then).
+  - Reads the system profile and the active system (O(current_system), which activation points at the system it
+    activated as its last step). darwin-rebuild sets the profile before it activates, so a failed activation leaves
+    the profile at the new generation while the old system still runs; the failure result says which
+    (RV(generation_after), RV(running_system), RV(running_matches_profile)) and the message points at
+    C(playbooks/rollback-darwin.yml). A switch or rollback that succeeds but leaves another system active fails.
 version_added: "0.1.0"
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
@@ -45,6 +50,10 @@ options:
     description: The system profile darwin-rebuild manages; read to report the system store path before and after.
     type: path
     default: /nix/var/nix/profiles/system
+  current_system:
+    description: The link to the active system, written by the activation script (C(ln -sfn ... /run/current-system)).
+    type: path
+    default: /run/current-system
   darwin_rebuild_bin:
     description: The darwin-rebuild executable.
     type: str
@@ -55,9 +64,24 @@ options:
     default: 3600
 extends_documentation_fragment:
   - fleet.migration.command_environment
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - C(switch) builds only (in a scratch directory) and compares the result with the active system.
+      - C(rollback) reports the generation it would switch to; C(check) and C(build) change nothing anyway.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: partial
+    details: For switch and rollback only, and no closure difference; the diff shows the generation, the profile's
+      system and the active system before and after.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: darwin
+    details: "Runs on the macOS host itself; switch, check and rollback need root (C(become: true))."
 notes:
-  - Supports check mode and diff mode. darwin-rebuild prints no closure difference, so the diff shows the
-    generation and the system store path before and after.
   - "switch, check and rollback must run as root (C(become: true)); darwin-rebuild refuses otherwise."
 """
 
@@ -65,8 +89,9 @@ EXAMPLES = r"""
 - name: Switch blackphos to the fleet configuration
   fleet.migration.darwin_rebuild:
     host: blackphos
-    flake: /Users/crs58/fleet
+    flake: "{{ fleet_host_flake }}"
   become: true
+  register: switched
 
 - name: Roll back to generation 41
   fleet.migration.darwin_rebuild:
@@ -91,10 +116,29 @@ generation_before:
   type: int
   sample: 41
 generation_after:
-  description: Current generation after the run (in check mode, the one it would be, if known).
+  description:
+    - Current generation after the run (in check mode, the one it would be, if known).
+    - After a failed switch, the generation the profile ended on, which may be the new one although it is not active.
   returned: always
   type: int
   sample: 42
+profile_generation:
+  description: The same as RV(generation_after), named for what it is.
+  returned: always
+  type: int
+  sample: 42
+running_system_before:
+  description: What O(current_system) pointed at before the run; null when it did not exist.
+  returned: always
+  type: str
+running_system:
+  description: What O(current_system) points at after the run (in check mode, before); the active system.
+  returned: always
+  type: str
+running_matches_profile:
+  description: Whether RV(running_system) is the profile's system. False after a failed activation.
+  returned: always
+  type: bool
 generations:
   description: Generations after the run, oldest first.
   returned: always
