@@ -72,7 +72,7 @@ def encoded_forms(secret: str) -> list[str]:
         forms += [once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]]
     forms += [urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)]
     raw = secret.encode("utf-8")
-    forms += [base64.b64encode(raw).decode("ascii").rstrip("="), base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")]
+    forms += [encode(raw).decode("ascii").rstrip("=") for encode in (base64.b64encode, base64.urlsafe_b64encode)]
     return [form for form in dict.fromkeys(forms) if len(form) >= 4]
 
 

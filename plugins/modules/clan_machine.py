@@ -460,8 +460,8 @@ def run_module() -> None:
         elif params["action"] == "install" and not params["force"] and \
                 runs_machine(params["machine"], before["running"] or before["profile_path"]):
             record(result, before, "after")
-            result["msg"] = ("machine %s: %s already runs its NixOS (system generation %s); install was skipped because it "
-                             "reformats the disks. Use action: update, or force: true to reinstall"
+            result["msg"] = ("machine %s: %s already runs its NixOS (system generation %s); install was skipped "
+                             "because it reformats the disks. Use action: update, or force: true to reinstall"
                              % (params["machine"], params["target_host"], before["generation"]))
         else:
             run_clan(module, runner, before, result)

@@ -261,7 +261,8 @@ class Fake:
     def toplevel(self, name: str) -> str:
         spec = self.machine(name)
         if spec.get("hang"):
-            # A build or copy that never finishes (lost connection, stuck substituter): the caller's timeout must stop it.
+            # A build or copy that never finishes (lost connection, stuck substituter):
+            # the caller's timeout must stop it.
             log(name, "copying path '%s' to 'ssh://%s'..." % (spec["toplevel"], spec.get("targetHost")))
             time.sleep(3600)
         if spec.get("build_error"):

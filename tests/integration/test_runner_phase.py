@@ -130,7 +130,7 @@ def test_ci_phase_runs_a_gate_through_ansible_runner_and_scrubs_secrets(tmp_path
     assert texts, "no artifacts kept"
     leaking = [str(p) for p, t in texts.items() if token in t or "hunter2-very-secret" in t or url_token in t]
     assert leaking == []
-    assert any("git.example.org/fleet.git" in t for t in texts.values()), "the planted value never reached the artifacts"
+    assert any("git.example.org/fleet.git" in t for t in texts.values()), "the planted value never reached artifacts"
     assert "********" in (run_dir / "artifacts" / "run" / "command").read_text()
     assert "scrubbed of secrets" in res.stdout
     with H.ledger_mod.Ledger(str(ledger), create=False) as led:
