@@ -264,15 +264,23 @@ def read_state(module: AnsibleModule, runner) -> dict:
 
 
 def wait_for_state(module: AnsibleModule, runner) -> dict:
-    """After install the target reboots: probe until it answers or reboot_timeout passes."""
+    """After install the target reboots: probe until it runs its new profile or reboot_timeout passes.
+
+    The installer may still answer before it reboots, so an answer alone is not enough;
+    after the deadline the last answer is returned and judged by the caller.
+    """
     deadline = time.monotonic() + module.params["reboot_timeout"]
     while True:
         try:
-            return read_state(module, runner)
+            state = read_state(module, runner)
+            if state["generation"] is not None and state["running"] == state["profile_path"]:
+                return state
+            if time.monotonic() >= deadline:
+                return state
         except ProbeError:
             if time.monotonic() >= deadline:
                 raise
-            time.sleep(module.params["reboot_poll_interval"])
+        time.sleep(module.params["reboot_poll_interval"])
 
 
 def record(result: dict, state: dict, when: str) -> None:

@@ -459,3 +459,18 @@ def test_update_fails_on_unknown_probe_output(clan):
     result = run_module("clan_machine", clan.args())
     assert result["failed"] and result["probe_error"] == "unknown_output"
     assert not any(c[:3] == ["clan", "machines", "update"] for c in clan.calls())
+
+
+def test_install_waits_until_the_host_runs_its_new_system(clan, tmp_path):
+    # The installer can still answer right after clan returns: that answer is not the installed system.
+    installer = "/nix/store/cccccccccccccccccccccccccccccccc-nixos-system-nixos-installer-25.11"
+    clan.installed(installer)
+    root = clan.root()
+    slow = _script(tmp_path / "bin" / "slow-boot-clan",
+                   'clan "$@" || exit $?\n'
+                   'ln -sfn %s %s/run/current-system\n'  # still the installer...
+                   '(sleep 1; ln -sfn %s %s/run/current-system) >/dev/null 2>&1 &\n'  # ...until it reboots
+                   % (installer, root, TOPLEVEL_A, root))
+    result = run_module("clan_machine", clan.args(action="install", clan_bin=slow, reboot_poll_interval=0))
+    assert not result["failed"], result.get("msg")
+    assert result["running_system"] == TOPLEVEL_A and result["running_matches_profile"] is True
