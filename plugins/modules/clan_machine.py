@@ -76,7 +76,7 @@ options:
   force:
     description:
       - Run C(install) even when the probe shows that the target runs NixOS (this reformats its disks).
-      - Never overrides a probe that failed: the module must know which host it would format.
+      - Never overrides a probe that failed, because the module must know which host it would format.
     type: bool
     default: false
   reboot_timeout:
