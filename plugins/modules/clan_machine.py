@@ -10,13 +10,22 @@ module: clan_machine
 short_description: Install or update a clan machine and report whether its system generation changed
 description:
   - Runs C(clan machines update) or C(clan machines install) for one machine of a clan flake.
-  - Reads the target's system profile (C(/nix/var/nix/profiles/system)) over SSH before and after, so
-    C(changed) means the machine's system generation changed; a second run with the same configuration reports no change.
+  - Probes the target over SSH before and after (one command, its output marked so that nothing else can be taken
+    for it) and reads both the system profile (C(/nix/var/nix/profiles/system)) and what the host runs
+    (C(/run/current-system)). C(changed) means the profile's generation or the running system changed; a second run
+    with the same configuration reports no change.
+  - clan sets the profile before it activates, so a failed activation leaves the profile at the new generation while
+    the old system still runs. The failure result says so (RV(generation_after), RV(running_system),
+    RV(running_matches_profile)) and the message points at C(playbooks/rollback-nixos.yml). A run that succeeds but
+    leaves the host running another system than the profile's fails.
   - In check mode the module never switches anything. It runs C(clan vars check) and, when every var exists,
     C(clan machines build) (evaluate and build only), then reports whether the built system differs from the running one.
-  - C(install) formats the target's disks. On a target that already runs this machine's NixOS system
-    (C(nixos-system-<machine>-*)) it does nothing unless O(force=true); use O(action=update) for installed machines.
-    An installer image (C(nixos-system-nixos-*)) or a host without a system profile is installed.
+  - C(install) formats the target's disks, so it runs only when the probe shows positively that the target is a
+    Linux host with no NixOS (no C(/etc/NIXOS), os-release C(ID) not C(nixos), no NixOS system) or runs the NixOS
+    installer image (C(nixos-system-nixos-*)). Any other probe outcome (ssh refused, timed out or hung, authentication
+    or host key failure, a remote shell that failed or printed something else) refuses, even with O(force=true).
+  - A target that already runs this machine's NixOS (C(nixos-system-<machine>-*)) is left alone unless O(force=true);
+    another NixOS is refused unless O(force=true). Use O(action=update) for installed machines.
 version_added: "0.1.0"
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
@@ -65,7 +74,9 @@ options:
     type: str
     choices: [none, nixos-generate-config, nixos-facter]
   force:
-    description: Run C(install) even when the target already runs this machine's NixOS system (this reformats its disks).
+    description:
+      - Run C(install) even when the probe shows that the target runs NixOS (this reformats its disks).
+      - Never overrides a probe that failed, because the module must know which host it would format.
     type: bool
     default: false
   reboot_timeout:
@@ -81,22 +92,36 @@ options:
     type: str
     default: clan
   ssh_bin:
-    description: The ssh executable used to read the system profile.
+    description: The ssh executable used to probe the target.
     type: str
     default: ssh
   ssh_options:
-    description: Options for the ssh call that reads the system profile.
+    description: Options for the ssh call that probes the target; keep C(BatchMode=yes), a prompt would hang the probe.
     type: list
     elements: str
     default: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
   timeout:
-    description: Seconds after which a command is stopped and the module fails.
+    description: Seconds after which a command is stopped and the module fails (the probe gets at most 120).
     type: int
     default: 3600
 extends_documentation_fragment:
   - fleet.migration.command_environment
-notes:
-  - Supports check mode and diff mode. The diff shows the generation and system store path before and after.
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - Builds with C(clan machines build) and compares with the running system; never switches or installs.
+      - When vars are missing it reports them and skips the build, because building would generate them into the flake.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: The diff shows the profile generation, the profile's system and the running system before and after.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: "Runs on the controller (C(delegate_to: localhost)); the target is a Linux host reached over SSH."
 seealso:
   - name: clan machines update
     description: Upstream command reference.
@@ -120,6 +145,14 @@ EXAMPLES = r"""
     update_hardware_config: nixos-facter
   delegate_to: localhost
 
+- name: Update every NixOS host of phase 1, keeping what each one ended on
+  fleet.migration.clan_machine:
+    machine: "{{ inventory_hostname }}"
+    target_host: "{{ ansible_user }}@{{ ansible_host }}"
+  register: deploy
+  delegate_to: localhost
+  when: inventory_hostname in groups['phase1']
+
 - name: Would an update change electrum? (builds, never switches)
   fleet.migration.clan_machine:
     machine: electrum
@@ -135,23 +168,52 @@ changed:
   returned: always
   type: bool
 generation_before:
-  description: System generation number before the run; null when the target had no NixOS system profile.
+  description: Generation of the system profile before the run; null when the target had no NixOS system profile.
   returned: always
   type: int
   sample: 41
 generation_after:
-  description: System generation number after the run (in check mode, the same as before).
-  returned: always
+  description:
+    - Generation of the system profile after the run (in check mode, the same as before).
+    - After a failed switch, the generation the profile ended on, which may be the new one although it does not run.
+  returned: always, when the target could be read after the run
+  type: int
+  sample: 42
+profile_generation:
+  description: The same as RV(generation_after), named for what it is.
+  returned: always, when the target could be read after the run
   type: int
   sample: 42
 system_before:
-  description: Store path of the running system before the run.
+  description: Store path of the system profile before the run.
   returned: always
   type: str
   sample: /nix/store/0c3xqv8q7r5a1i1x1w1b3rj1n3d4f4hz-nixos-system-cinnabar-25.11
 system_after:
-  description: Store path of the system after the run; in check mode the path that was built.
+  description: Store path of the system profile after the run; in check mode the path that was built.
+  returned: always, when the target could be read after the run
+  type: str
+running_system_before:
+  description: What C(/run/current-system) pointed at before the run; null when it did not exist.
   returned: always
+  type: str
+running_system:
+  description: What C(/run/current-system) points at after the run (in check mode, before); the system the host runs.
+  returned: always, when the target could be read after the run
+  type: str
+running_matches_profile:
+  description: Whether RV(running_system) is the profile's system. False after a failed activation.
+  returned: always, when the target could be read after the run
+  type: bool
+host_os:
+  description: With O(action=install), what the probe found (C(uname), C(nixos), C(os_release_id)).
+  returned: when action is install
+  type: dict
+  sample: {"uname": "Linux", "nixos": false, "os_release_id": "debian"}
+probe_error:
+  description: Why the probe did not show what the host runs (C(unreachable), C(timeout), C(hang), C(auth),
+    C(host_key), C(remote_exit), C(unknown_output)).
+  returned: when the probe failed
   type: str
 missing_vars:
   description: Vars that C(clan vars check) reported missing (check mode only); an update would generate them.
@@ -173,12 +235,19 @@ stderr:
   type: str
 """
 
-import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.migration.plugins.module_utils import clan_cli
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli import clan_argv
+from ansible_collections.fleet.migration.plugins.module_utils.clan_cli_host import (
+    SYSTEM_PROFILE,
+    ProbeError,
+    is_installer,
+    is_nixos,
+    probe,
+    runs_machine,
+)
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     CommandError,
     environment_args,
@@ -186,57 +255,90 @@ from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     runner_for,
 )
 
-SYSTEM_PROFILE = "/nix/var/nix/profiles/system"
-SSH_CONNECTION_ERROR = 255
+ROLLBACK_PLAYBOOK = "playbooks/rollback-nixos.yml"
 
 
-def ssh_argv(params: dict) -> list[str]:
-    """ssh argv for the target; clan's `user@host:port` form becomes `-p port user@host`."""
-    address = params["target_host"]
-    argv = [params["ssh_bin"]] + list(params["ssh_options"])
-    user_host, sep, port = address.rpartition(":")
-    if sep and port.isdigit() and "]" not in port:
-        argv += ["-p", port]
-        address = user_host
-    return argv + [address]
+def read_state(module: AnsibleModule, runner) -> dict:
+    """The probe's view of the target (see clan_cli_host.probe); raises ProbeError."""
+    return probe(module.params, runner, "read its system generation")
 
 
-def read_generation(module: AnsibleModule, runner) -> tuple[int | None, str | None]:
-    """(generation number, store path) of the target's system profile; (None, None) when there is none."""
-    command = "readlink %s && readlink -f %s" % (SYSTEM_PROFILE, SYSTEM_PROFILE)
-    result = runner.run(ssh_argv(module.params) + [command], check=False, timeout=120)
-    if result.rc == SSH_CONNECTION_ERROR:
-        raise CommandError(
-            "exit", result.argv, result.rc, result.stdout, result.stderr,
-            "make %s reachable over SSH from the controller (key loaded, host up, port open) "
-            "or correct target_host" % module.params["target_host"],
-            detail="machine %s: could not read its system generation" % module.params["machine"])
-    lines = result.stdout.split()
-    if result.rc != 0 or len(lines) < 2:
-        return None, None
-    match = re.search(r"-(\d+)-link$", lines[0])
-    return (int(match.group(1)) if match else None), lines[1]
+def wait_for_state(module: AnsibleModule, runner) -> dict:
+    """After install the target reboots: probe until it runs its new profile or reboot_timeout passes.
 
-
-def runs_machine(machine: str, system: str | None) -> bool:
-    """Whether the running system is this machine's NixOS, not an installer or another host.
-
-    A NixOS toplevel is named nixos-system-<system.name>-<version>, and clan sets the
-    host name to the machine name. An installer (kexec image) runs nixos-system-nixos-...
+    The installer may still answer before it reboots, so an answer alone is not enough;
+    after the deadline the last answer is returned and judged by the caller.
     """
-    return bool(system) and ("-nixos-system-%s-" % machine) in system
-
-
-def wait_for_generation(module: AnsibleModule, runner) -> tuple[int | None, str | None]:
-    """After install the target reboots: poll until ssh answers or reboot_timeout passes."""
     deadline = time.monotonic() + module.params["reboot_timeout"]
     while True:
         try:
-            return read_generation(module, runner)
-        except CommandError:
+            state = read_state(module, runner)
+            if state["generation"] is not None and state["running"] == state["profile_path"]:
+                return state
+            if time.monotonic() >= deadline:
+                return state
+        except ProbeError:
             if time.monotonic() >= deadline:
                 raise
-            time.sleep(module.params["reboot_poll_interval"])
+        time.sleep(module.params["reboot_poll_interval"])
+
+
+def record(result: dict, state: dict, when: str) -> None:
+    """Put a probe's profile and running system into the result under the documented keys."""
+    if when == "before":
+        result.update(generation_before=state["generation"], system_before=state["profile_path"],
+                      running_system_before=state["running"])
+        return
+    result.update(generation_after=state["generation"], system_after=state["profile_path"],
+                  profile_generation=state["generation"], running_system=state["running"],
+                  running_matches_profile=bool(state["running"]) and state["running"] == state["profile_path"])
+
+
+def install_refusal(params: dict, state: dict) -> str | None:
+    """Why install must not run on this host, or None when the probe shows it is safe (or force says so).
+
+    Safe means: a Linux host with no sign of NixOS, or the NixOS installer image.
+    """
+    machine, target = params["machine"], params["target_host"]
+    shown = state["running"] or state["profile_path"]
+    if not is_nixos(state):
+        if state["uname"] != "Linux":
+            return ("machine %s: install refused: expected %s to be a Linux host without NixOS; found `uname -s` "
+                    "printing %r. clan installs NixOS on Linux only: check target_host"
+                    % (machine, target, state["uname"] or "nothing"))
+        return None
+    if is_installer(shown) or runs_machine(machine, shown) or params["force"]:
+        return None  # this machine's own NixOS is skipped, not refused (see run_module)
+    found = ("running %s (system profile generation %s)" % (state["running"], state["generation"])
+             if state["running"] else "NixOS (/etc/NIXOS or os-release ID=nixos) but no /run/current-system")
+    return ("machine %s: install refused: expected %s to run no NixOS, or the NixOS installer image "
+            "(nixos-system-nixos-*); found %s. Installing formats its disks. To change an installed %s use "
+            "action: update; if this host is meant to be wiped and become %s, pass force: true"
+            % (machine, target, found, machine, machine))
+
+
+def shown(running: str | None) -> str:
+    return running or "nothing (no /run/current-system)"
+
+
+def after_failure(module: AnsibleModule, runner, result: dict) -> str:
+    """After a failed clan run: read what the host ended on and say it, with what to do."""
+    target = module.params["target_host"]
+    try:
+        state = read_state(module, runner)
+    except ProbeError as error:
+        return ("What the host runs now is unknown: %s. Check it by hand (`ssh %s readlink /run/current-system "
+                "/nix/var/nix/profiles/system`) before rerunning, or run %s" % (error, target, ROLLBACK_PLAYBOOK))
+    record(result, state, "after")
+    if (state["generation"], state["profile_path"], state["running"]) == \
+            (result.get("generation_before"), result.get("system_before"), result.get("running_system_before")):
+        return ("%s is unchanged: the profile is still at generation %s and the running system is %s. Fix the "
+                "error and rerun" % (target, state["generation"], shown(state["running"])))
+    return ("the profile of %s now points at generation %s (%s) while the running system is %s%s. Run %s to "
+            "return to generation %s, or fix the error and rerun the deploy"
+            % (target, state["generation"], state["profile_path"], shown(state["running"]),
+               "" if result["running_matches_profile"] else " (not the profile's system)", ROLLBACK_PLAYBOOK,
+               result.get("generation_before")))
 
 
 def update_argv(params: dict) -> list[str]:
@@ -267,10 +369,10 @@ def missing_vars(module: AnsibleModule, runner) -> list[str]:
                                  hint="run `clan vars check %s` by hand to see why it fails" % machine)
 
 
-def plan(module: AnsibleModule, runner, before: tuple, result: dict) -> None:
-    """Check mode: build without switching and compare with the running system."""
+def plan(module: AnsibleModule, runner, before: dict, result: dict) -> None:
+    """Check mode: build without switching and compare with the system the host runs."""
     params = module.params
-    result["generation_after"], result["system_after"] = before
+    record(result, before, "after")
     missing = missing_vars(module, runner)
     result["missing_vars"] = missing
     if missing:
@@ -290,7 +392,36 @@ def plan(module: AnsibleModule, runner, before: tuple, result: dict) -> None:
                            "check that the clan CLI version prints the built store path",
                            detail="expected a /nix/store path on stdout, found none")
     result["system_after"] = paths[-1]
-    result["changed"] = paths[-1] != before[1]
+    # A profile set by a switch whose activation failed does not count: what runs is what matters.
+    result["changed"] = paths[-1] != (before["running"] or before["profile_path"])
+
+
+def run_clan(module: AnsibleModule, runner, before: dict, result: dict) -> None:
+    """Run clan install or update, then read what the host runs and fail unless it runs the profile."""
+    params = module.params
+    machine, action, target = params["machine"], params["action"], params["target_host"]
+    argv = install_argv(params) if action == "install" else update_argv(params)
+    try:
+        ran = runner.run(argv, hint="read clan's error above; `clan machines %s %s` by hand shows the same"
+                         % (action, machine))
+    except CommandError as error:
+        state = after_failure(module, runner, result)
+        raise CommandError(error.kind, error.argv, error.rc, error.stdout, error.stderr,
+                           "%s. %s" % (error.hint, state), error.detail) from None
+    result.update(cmd=ran.cmd, stdout=ran.stdout, stderr=ran.stderr)
+    after = wait_for_state(module, runner) if action == "install" else read_state(module, runner)
+    record(result, after, "after")
+    if after["generation"] is None:
+        module.fail_json(msg="machine %s: clan %s succeeded but %s has no system profile at %s; check that the "
+                             "target_host is the machine that was deployed"
+                             % (machine, action, target, SYSTEM_PROFILE), **result)
+    if not result["running_matches_profile"]:
+        module.fail_json(msg="machine %s: clan %s succeeded but %s runs %s, not the profile's generation %s (%s); "
+                             "expected /run/current-system to be the profile's system. Reboot the host or run %s, "
+                             "then rerun" % (machine, action, target, shown(after["running"]), after["generation"],
+                                             after["profile_path"], ROLLBACK_PLAYBOOK), **result)
+    result["changed"] = (after["generation"], after["profile_path"], after["running"]) != \
+        (before["generation"], before["profile_path"], before["running"])
 
 
 def run_module() -> None:
@@ -325,36 +456,33 @@ def run_module() -> None:
     runner = runner_for(module, env={"NO_COLOR": "1"})
     result = dict(changed=False, machine=params["machine"], action=params["action"])
     try:
-        before = read_generation(module, runner)
-        result["generation_before"], result["system_before"] = before
+        before = read_state(module, runner)
+        record(result, before, "before")
+        if params["action"] == "install":
+            result["host_os"] = dict(uname=before["uname"], nixos=is_nixos(before), os_release_id=before["os_id"])
+            refusal = install_refusal(params, before)
+            if refusal:
+                module.fail_json(msg=refusal, **result)
         if module.check_mode:
             plan(module, runner, before, result)
-        elif params["action"] == "install" and runs_machine(params["machine"], before[1]) and not params["force"]:
-            result["generation_after"], result["system_after"] = before
-            result["msg"] = ("machine %s: %s already runs its NixOS (system generation %s); install was skipped because it "
-                             "reformats the disks. Use action: update, or force: true to reinstall"
-                             % (params["machine"], params["target_host"], before[0]))
+        elif params["action"] == "install" and not params["force"] and \
+                runs_machine(params["machine"], before["running"] or before["profile_path"]):
+            record(result, before, "after")
+            result["msg"] = ("machine %s: %s already runs its NixOS (system generation %s); install was skipped "
+                             "because it reformats the disks. Use action: update, or force: true to reinstall"
+                             % (params["machine"], params["target_host"], before["generation"]))
         else:
-            argv = install_argv(params) if params["action"] == "install" else update_argv(params)
-            hint = ("read clan's error above; `clan machines %s %s` by hand shows the same. A failed switch leaves the "
-                    "previous generation running" % (params["action"], params["machine"]))
-            ran = runner.run(argv, hint=hint)
-            result.update(cmd=ran.cmd, stdout=ran.stdout, stderr=ran.stderr)
-            after = wait_for_generation(module, runner) if params["action"] == "install" \
-                else read_generation(module, runner)
-            result["generation_after"], result["system_after"] = after
-            if after[0] is None:
-                module.fail_json(msg="machine %s: clan %s succeeded but %s has no system profile at %s; check that the "
-                                     "target_host is the machine that was deployed"
-                                     % (params["machine"], params["action"], params["target_host"], SYSTEM_PROFILE),
-                                 **result)
-            result["changed"] = after != before
+            run_clan(module, runner, before, result)
+    except ProbeError as error:
+        module.fail_json(msg=str(error), **dict(result, **error.to_dict()))
     except CommandError as error:
         fail_from_error(module, error, **result)
     if module._diff:
         result["diff"] = dict(
-            before="generation: %s\nsystem: %s\n" % (result["generation_before"], result["system_before"]),
-            after="generation: %s\nsystem: %s\n" % (result.get("generation_after"), result.get("system_after")),
+            before="generation: %s\nsystem: %s\nrunning: %s\n"
+                   % (result["generation_before"], result["system_before"], result["running_system_before"]),
+            after="generation: %s\nsystem: %s\nrunning: %s\n"
+                  % (result.get("generation_after"), result.get("system_after"), result.get("running_system")),
         )
     module.exit_json(**result)
 

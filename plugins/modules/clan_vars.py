@@ -12,8 +12,9 @@ description:
   - Wraps C(clan vars check), C(clan vars generate) and C(clan vars list) for one machine.
   - Returns which generators ran and the paths of their files, never a value. clan prints public values while
     generating; the module drops clan's output instead of returning it.
-  - C(generate) is idempotent. It first asks C(clan vars check) what is missing and runs only when something is,
-    so a second run reports no change.
+  - C(generate) is idempotent, because C(clan vars generate) runs only the generators with a missing file, so a second
+    run reports no change. Afterwards the module runs C(clan vars check) once and returns RV(missing_after); it
+    fails when anything is still missing, so a deploy needs no separate C(action=check) task.
   - C(regenerate) rotates the named generators (and, as clan does, the generators that depend on them).
     It always changes something, and it refuses to run without O(generators), because regenerating
     everything would replace every secret of the machine.
@@ -61,9 +62,20 @@ options:
     default: 900
 extends_documentation_fragment:
   - fleet.migration.command_environment
-notes:
-  - Supports check mode. C(generate) and C(regenerate) then only report what would run.
-  - Diff mode is not supported because the values are secret.
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: C(generate) and C(regenerate) only report what would run (from C(clan vars check)); nothing is written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+    details: The values are secret; RV(files) names the files that changed.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: "Runs on the controller, where the flake and the sops age key are (C(delegate_to: localhost))."
 """
 
 EXAMPLES = r"""
@@ -77,15 +89,23 @@ EXAMPLES = r"""
   fleet.migration.clan_vars:
     machine: cinnabar
     action: check
-    generators: [zerotier]
+    generators: [zerotier-identity, zerotier-ip]
     fail_on_missing: true
   delegate_to: localhost
 
-- name: Rotate the root password of electrum
+- name: Generate what a deploy needs, checked once (no separate check task)
+  fleet.migration.clan_vars:
+    machine: "{{ inventory_hostname }}"
+    flake: "{{ fleet_flake }}"
+  register: vars_result
+  delegate_to: localhost
+  when: inventory_hostname in groups['phase1']
+
+- name: Rotate the SSH host certificate of electrum
   fleet.migration.clan_vars:
     machine: electrum
     action: regenerate
-    generators: [root-password]
+    generators: [openssh-cert]
   environment:
     SOPS_AGE_KEY_FILE: "{{ lookup('ansible.builtin.env', 'HOME') }}/.config/sops/age/keys.txt"
   delegate_to: localhost
@@ -105,11 +125,23 @@ files:
   elements: str
   sample: [vars/per-machine/cinnabar/openssh/ssh.id_ed25519/secret]
 missing:
-  description: Vars (C(generator/file)) that were missing before the run.
+  description:
+    - Vars (C(generator/file)) that were missing before the run.
+    - With O(action=generate) outside check mode, the vars that C(clan vars generate) wrote (it runs only
+      generators with a missing file, and writes every file of such a generator).
   returned: always
   type: list
   elements: str
   sample: [zerotier/zerotier-identity-secret]
+missing_after:
+  description:
+    - With O(action=generate), the vars that C(clan vars check) reports missing after generating (of O(generators),
+      or of every generator when empty). Always empty on success, because the module fails otherwise.
+    - In check mode nothing is generated, so it equals RV(missing).
+  returned: when action is generate
+  type: list
+  elements: str
+  sample: []
 vars:
   description: With O(action=list), every var with whether it is set and whether it is secret; no values.
   returned: when action is list
@@ -262,23 +294,27 @@ def run_module() -> None:
                                      "fleet.migration.clan_vars with action=generate (or `clan vars generate %s`)"
                                      % (machine, " of " + ", ".join(generators) if generators else "",
                                         ", ".join(result["missing"]), machine), **result)
-        elif action == "generate":
+        elif action == "generate" and module.check_mode:
             result["missing"] = clan.missing(generators)
+            result["missing_after"] = result["missing"]  # nothing is generated in check mode
             would_run = ordered_unique(v.split("/", 1)[0] for v in result["missing"])
-            if would_run and module.check_mode:
-                result.update(changed=True, generators_ran=would_run)
-            elif would_run:
-                updated = []
-                for generator in generators or [None]:
-                    updated += clan.generate(generator, regenerate=False)
-                result["generators_ran"] = ordered_unique(generator for generator, _file in updated)
-                result["files"] = var_files(params["flake"], machine, ordered_unique(updated))
-                result["changed"] = bool(updated)
-                still = clan.missing(generators)
-                if still:
-                    module.fail_json(msg="machine %s: clan vars generate ran but vars are still missing: %s; run "
-                                         "`clan vars generate %s` by hand to see why"
-                                         % (machine, ", ".join(still), machine), **result)
+            result.update(changed=bool(would_run), generators_ran=would_run)
+        elif action == "generate":
+            # `clan vars generate` without --regenerate runs only the generators with a missing
+            # file (clan_lib/vars/generate.py: graph.all_missing_closure), so no check is needed
+            # before it; the one check after it is the evidence (issue 13: once per deploy).
+            updated = []
+            for generator in generators or [None]:
+                updated += clan.generate(generator, regenerate=False)
+            result["missing"] = ordered_unique("%s/%s" % entry for entry in updated)
+            result["generators_ran"] = ordered_unique(generator for generator, _file in updated)
+            result["files"] = var_files(params["flake"], machine, ordered_unique(updated))
+            result["changed"] = bool(updated)
+            result["missing_after"] = clan.missing(generators)
+            if result["missing_after"]:
+                module.fail_json(msg="machine %s: clan vars generate ran but vars are still missing: %s; run "
+                                     "`clan vars generate %s` by hand to see why"
+                                     % (machine, ", ".join(result["missing_after"]), machine), **result)
         else:  # regenerate
             result["missing"] = clan.missing(generators)
             if module.check_mode:

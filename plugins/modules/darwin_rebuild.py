@@ -15,6 +15,11 @@ description:
   - In check mode C(switch) builds only and reports whether the built system differs from the running one;
     C(rollback) reports the generation it would switch to.
   - C(rollback) goes to the previous generation, or to O(generation) when given (idempotent then).
+  - Reads the system profile and the active system (O(current_system), which activation points at the system it
+    activated as its last step). darwin-rebuild sets the profile before it activates, so a failed activation leaves
+    the profile at the new generation while the old system still runs; the failure result says which
+    (RV(generation_after), RV(running_system), RV(running_matches_profile)) and the message points at
+    C(playbooks/rollback-darwin.yml). A switch or rollback that succeeds but leaves another system active fails.
 version_added: "0.1.0"
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
@@ -45,6 +50,10 @@ options:
     description: The system profile darwin-rebuild manages; read to report the system store path before and after.
     type: path
     default: /nix/var/nix/profiles/system
+  current_system:
+    description: The link to the active system, written by the activation script (C(ln -sfn ... /run/current-system)).
+    type: path
+    default: /run/current-system
   darwin_rebuild_bin:
     description: The darwin-rebuild executable.
     type: str
@@ -55,9 +64,24 @@ options:
     default: 3600
 extends_documentation_fragment:
   - fleet.migration.command_environment
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - C(switch) builds only (in a scratch directory) and compares the result with the active system.
+      - C(rollback) reports the generation it would switch to; C(check) and C(build) change nothing anyway.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: partial
+    details: For switch and rollback only, and no closure difference; the diff shows the generation, the profile's
+      system and the active system before and after.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: darwin
+    details: "Runs on the macOS host itself; switch, check and rollback need root (C(become: true))."
 notes:
-  - Supports check mode and diff mode. darwin-rebuild prints no closure difference, so the diff shows the
-    generation and the system store path before and after.
   - "switch, check and rollback must run as root (C(become: true)); darwin-rebuild refuses otherwise."
 """
 
@@ -65,8 +89,9 @@ EXAMPLES = r"""
 - name: Switch blackphos to the fleet configuration
   fleet.migration.darwin_rebuild:
     host: blackphos
-    flake: /Users/crs58/fleet
+    flake: "{{ fleet_host_flake }}"
   become: true
+  register: switched
 
 - name: Roll back to generation 41
   fleet.migration.darwin_rebuild:
@@ -91,10 +116,29 @@ generation_before:
   type: int
   sample: 41
 generation_after:
-  description: Current generation after the run (in check mode, the one it would be, if known).
+  description:
+    - Current generation after the run (in check mode, the one it would be, if known).
+    - After a failed switch, the generation the profile ended on, which may be the new one although it is not active.
   returned: always
   type: int
   sample: 42
+profile_generation:
+  description: The same as RV(generation_after), named for what it is.
+  returned: always
+  type: int
+  sample: 42
+running_system_before:
+  description: What O(current_system) pointed at before the run; null when it did not exist.
+  returned: always
+  type: str
+running_system:
+  description: What O(current_system) points at after the run (in check mode, before); the active system.
+  returned: always
+  type: str
+running_matches_profile:
+  description: Whether RV(running_system) is the profile's system. False after a failed activation.
+  returned: always
+  type: bool
 generations:
   description: Generations after the run, oldest first.
   returned: always
@@ -138,6 +182,7 @@ from ansible_collections.fleet.migration.plugins.module_utils.runner import (
 # nix-env --list-generations: "%4d   YYYY-MM-DD HH:MM:SS   (current)"
 GENERATION_LINE = re.compile(r"^\s*(\d+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s*(\(current\))?\s*$")
 ROOT_HINT = "run the task as root (become: true); darwin-rebuild activates the system only as root"
+ROLLBACK_PLAYBOOK = "playbooks/rollback-darwin.yml"
 
 
 def parse_generations(text: str) -> list[dict]:
@@ -155,6 +200,44 @@ def current_of(generations: list[dict]) -> int | None:
 
 def store_path(profile: str) -> str | None:
     return os.path.realpath(profile) if os.path.islink(profile) else None
+
+
+def running_system(path: str) -> str | None:
+    """The active system: activate's last step is `ln -sfn <system> /run/current-system`."""
+    return os.readlink(path) if os.path.islink(path) else None
+
+
+def shown(running: str | None) -> str:
+    return running or "nothing (no /run/current-system)"
+
+
+def record_after(result: dict, params: dict, gens: list[dict]) -> None:
+    """The profile's generation and what the host runs, under the documented keys."""
+    result.update(generations=gens, generation_after=current_of(gens), profile_generation=current_of(gens),
+                  system_after=store_path(params["profile"]), running_system=running_system(params["current_system"]))
+    result["running_matches_profile"] = bool(result["running_system"]) and \
+        result["running_system"] == result["system_after"]
+
+
+def ended_on(darwin, result: dict) -> str:
+    """After a failed switch or rollback: the generation the host ended on, and what to do."""
+    params = darwin.module.params
+    try:
+        gens = darwin.generations()
+    except CommandError as error:
+        return ("what the host runs now is unknown (the generations could not be listed: %s); check "
+                "`darwin-rebuild --list-generations` and %s by hand, or run %s"
+                % (error, params["current_system"], ROLLBACK_PLAYBOOK))
+    record_after(result, params, gens)
+    if (result["generation_after"], result["running_system"]) == \
+            (result["generation_before"], result["running_system_before"]):
+        return ("the host is unchanged: the profile is still at generation %s and the running system is %s. "
+                "Fix the error and rerun" % (result["generation_after"], shown(result["running_system"])))
+    return ("the profile now points at generation %s (%s) while the running system is %s%s. Run %s to return to "
+            "generation %s, or fix the error and rerun"
+            % (result["generation_after"], result["system_after"], shown(result["running_system"]),
+               "" if result["running_matches_profile"] else " (not the profile's system)", ROLLBACK_PLAYBOOK,
+               result["generation_before"]))
 
 
 class Darwin:
@@ -195,6 +278,21 @@ class Darwin:
         return result, path
 
 
+def run_reporting(darwin, argv: list[str], hint: str, result: dict):
+    """Run a switch or rollback; on failure, the error says which generation the host ended on.
+
+    darwin-rebuild sets the profile before it activates, so a failed activation
+    leaves the profile at the new generation while the old system still runs.
+    """
+    try:
+        return darwin.run(argv, hint)
+    except CommandError as error:
+        if error.hint == ROOT_HINT:
+            raise
+        raise CommandError(error.kind, error.argv, error.rc, error.stdout, error.stderr,
+                           "%s; %s" % (error.hint, ended_on(darwin, result)), error.detail) from None
+
+
 def run_module() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -205,6 +303,7 @@ def run_module() -> None:
             generation=dict(type="int"),
             nix_flags=dict(type="list", elements="str", default=[]),
             profile=dict(type="path", default="/nix/var/nix/profiles/system"),
+            current_system=dict(type="path", default="/run/current-system"),
             darwin_rebuild_bin=dict(type="str", default="darwin-rebuild"),
             timeout=dict(type="int", default=3600),
             **environment_args(),
@@ -219,14 +318,19 @@ def run_module() -> None:
     try:
         gens = darwin.generations()
         before = current_of(gens)
+        running_before = running_system(params["current_system"])
         result.update(generation_before=before, generation_after=before, generations=gens,
-                      system_before=store_path(params["profile"]), system_after=store_path(params["profile"]))
+                      system_before=store_path(params["profile"]), system_after=store_path(params["profile"]),
+                      running_system_before=running_before, running_system=running_before,
+                      profile_generation=before)
+        result["running_matches_profile"] = bool(running_before) and running_before == result["system_before"]
         ran = None
         if action == "build" or (action == "switch" and module.check_mode):
             ran, built = darwin.build()
             result["system_after"] = built
             if action == "switch":
-                result["changed"] = built != result["system_before"]
+                # Compared with what runs: a profile set by a failed activation is not running.
+                result["changed"] = built != (running_before or result["system_before"])
                 if result["changed"]:
                     result["generation_after"] = None  # a new generation: its number is known only after switching
         elif action == "rollback":
@@ -245,26 +349,35 @@ def run_module() -> None:
                                          % before, **result)
                 target = older[-1]
             if target != before:
-                result.update(changed=True, generation_after=target)
+                result.update(changed=True, generation_after=target, profile_generation=target)
                 if not module.check_mode:
                     words = ["--rollback"] if params["generation"] is None else ["--switch-generation", str(target)]
-                    ran = darwin.run(darwin.argv(*words), "read darwin-rebuild's error above")
-        elif action in ("switch", "check"):
-            ran = darwin.run(darwin.flake_argv(action), "fix darwinConfigurations.%s in %s; the running generation is "
-                             "unchanged" % (params["host"], params["flake"]))
+                    ran = run_reporting(darwin, darwin.argv(*words), "read darwin-rebuild's error above", result)
+        elif action == "switch":
+            ran = run_reporting(darwin, darwin.flake_argv(action), "fix darwinConfigurations.%s in %s"
+                                % (params["host"], params["flake"]), result)
+        elif action == "check":
+            ran = darwin.run(darwin.flake_argv(action), "fix darwinConfigurations.%s in %s; check changes nothing"
+                             % (params["host"], params["flake"]))
         if ran is not None:
             result.update(cmd=ran.cmd, stdout=ran.stdout, stderr=ran.stderr)
         if not module.check_mode and action in ("switch", "rollback"):
-            gens = darwin.generations()
-            result.update(generations=gens, generation_after=current_of(gens),
-                          system_after=store_path(params["profile"]))
-            result["changed"] = result["generation_after"] != before
+            record_after(result, params, darwin.generations())
+            result["changed"] = (result["generation_after"], result["running_system"]) != (before, running_before)
+            if not result["running_matches_profile"]:
+                module.fail_json(msg="darwin_rebuild %s: %s succeeded but the host runs %s, not the profile's "
+                                     "generation %s (%s); expected %s to be the profile's system. Run %s or rerun "
+                                     "the switch" % (params["host"] or "", action, shown(result["running_system"]),
+                                                     result["generation_after"], result["system_after"],
+                                                     params["current_system"], ROLLBACK_PLAYBOOK), **result)
     except CommandError as error:
         fail_from_error(module, error, **result)
     if module._diff and action in ("switch", "rollback"):
         result["diff"] = dict(
-            before="generation: %s\nsystem: %s\n" % (result["generation_before"], result["system_before"]),
-            after="generation: %s\nsystem: %s\n" % (result["generation_after"], result["system_after"]),
+            before="generation: %s\nsystem: %s\nrunning: %s\n"
+                   % (result["generation_before"], result["system_before"], result["running_system_before"]),
+            after="generation: %s\nsystem: %s\nrunning: %s\n"
+                  % (result["generation_after"], result["system_after"], result["running_system"]),
         )
     module.exit_json(**result)
 

@@ -59,9 +59,20 @@ options:
     default: 600
 extends_documentation_fragment:
   - fleet.migration.command_environment
-notes:
-  - Supports check mode. eval and check never change anything. build changes something only when O(out_link) moves.
-  - Diff mode is supported for build with O(out_link).
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: eval and check never change anything; build runs C(nix build --dry-run) and moves no O(out_link).
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: partial
+    details: Only build with O(out_link) has a diff (the link's target before and after).
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: Wherever nix is installed (Linux or macOS); usually the controller.
 """
 
 EXAMPLES = r"""
@@ -74,19 +85,24 @@ EXAMPLES = r"""
 
 - name: Names of the darwin machines only
   fleet.migration.nix_flake:
+    flake: "{{ playbook_dir }}/.."
     attr: clan.inventory.machines
-    apply: "ms: builtins.attrNames (builtins.removeAttrs ms [ ])"
+    apply: 'ms: builtins.filter (n: (ms.${n}.machineClass or "nixos") == "darwin") (builtins.attrNames ms)'
+  register: darwin_machines
+  delegate_to: localhost
 
 - name: Check the flake
   fleet.migration.nix_flake:
     action: check
     nix_flags: [--no-build]
 
-- name: Build a package into ./result-hello
+- name: Build the test VM's system into ./result-testvm
   fleet.migration.nix_flake:
+    flake: "{{ playbook_dir }}/.."
     action: build
-    attr: packages.x86_64-linux.hello
-    out_link: result-hello
+    attr: nixosConfigurations.testvm.config.system.build.toplevel
+    out_link: "{{ playbook_dir }}/../result-testvm"
+  delegate_to: localhost
 """
 
 RETURN = r"""

@@ -68,6 +68,20 @@ options:
     description: Seconds each evaluation may take.
     type: int
     default: 120
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Read-only (C(nix eval) only); it runs the same in check mode and never reports a change.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+    details: It changes nothing, so there is nothing to diff.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: Runs where the flake checkout and nix are, usually the controller.
 """
 
 EXAMPLES = r"""

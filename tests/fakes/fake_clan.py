@@ -2,6 +2,7 @@
 
 Upstream (clan-core, pkgs/clan-cli):
   clan_cli/cli.py                 global --flake, --debug, --option NAME VALUE; ClanError -> log.error, exit 1
+  clan_lib/machines/update.py     `_nixos_activate`: profile set, then switch-to-configuration (see Fake.switch)
   clan_cli/machines/update.py     `update [MACHINE...] --target-host --build-host --host-key-check --upload-inputs ...`
   clan_cli/machines/install.py    `install MACHINE --target-host --yes --update-hardware-config --phases -i ...`
   clan_cli/machines/build.py      `build [MACHINE...] --no-link --dry-run`: prints "Building N machine(s)..." and the path
@@ -17,9 +18,12 @@ tests/integration/test_clan_cli_real.py checks these parsers against the real CL
 
 State ($FAKE_CLAN_STATE):
   flake.json   {"machines": {NAME: {"targetHost": ADDR, "toplevel": STORE_PATH, "build_error": TEXT|null,
+                 "activation_error": TEXT|null (switch-to-configuration fails after the profile was set),
+                 "hang": BOOL (the build never finishes), "reboot_polls": N,
                  "generators": {GEN: {"files": {FILE: {"secret": BOOL}}, "dependencies": [GEN...],
                                       "fail": TEXT|null, "writes_nothing": BOOL}}}}}
   hosts/<host>/nix/var/nix/profiles/system[-N-link]   the target's system profile (see profiles.py)
+  hosts/<host>/run/current-system, etc/NIXOS, etc/os-release   what the target runs (see boot_into)
   unreachable  host names whose ssh connection is refused
   hosts/<host>/rebooting  number of ssh connections still refused after an install (reboot_polls)
   calls.jsonl  every invocation's argv
@@ -30,6 +34,7 @@ import argparse
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +48,21 @@ HOST_KEY_CHECK = ["strict", "ask", "tofu", "none", "accept-new"]
 
 class ClanError(Exception):
     pass
+
+
+def boot_into(root: Path, path: str) -> None:
+    """What an activated NixOS system leaves on the host: /run/current-system -> PATH (written by the
+    activation script, nixos/modules/system/activation/activation-script.nix), /etc/NIXOS and
+    os-release ID=nixos (nixos/modules/misc/version.nix)."""
+    current = root / "run" / "current-system"
+    current.parent.mkdir(parents=True, exist_ok=True)
+    if current.is_symlink():
+        current.unlink()
+    current.symlink_to(path)
+    etc = root / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "NIXOS").write_text("")
+    (etc / "os-release").write_text('NAME=NixOS\nID=nixos\nVERSION_ID="25.11"\n')
 
 
 def common(parser: argparse.ArgumentParser) -> None:
@@ -240,6 +260,11 @@ class Fake:
     # --- machines ---------------------------------------------------------
     def toplevel(self, name: str) -> str:
         spec = self.machine(name)
+        if spec.get("hang"):
+            # A build or copy that never finishes (lost connection, stuck substituter):
+            # the caller's timeout must stop it.
+            log(name, "copying path '%s' to 'ssh://%s'..." % (spec["toplevel"], spec.get("targetHost")))
+            time.sleep(3600)
         if spec.get("build_error"):
             raise ClanError("Build failed for %s: %s" % (name, spec["build_error"]))
         return spec["toplevel"]
@@ -254,13 +279,25 @@ class Fake:
         return target
 
     def switch(self, name: str, target: str) -> None:
+        """clan_lib/machines/update.py `_nixos_activate`, in upstream's order: `nix-env -p
+        /nix/var/nix/profiles/system --set PATH` FIRST, then `switch-to-configuration boot`, then
+        `switch-to-configuration switch` (retried once, then `readlink /run/current-system`
+        compared with PATH). So a failed activation leaves the profile at the NEW generation while
+        /run/current-system (written by the activation) still is the old system.
+        """
         path = self.toplevel(name)
-        profile = host_root(self.state, target) / SYSTEM_PROFILE
-        before = profiles.current(profile)
-        after = profiles.set_path(profile, path)
-        if before != after:
-            log(name, "activating the configuration...")
-            log(name, "setting up /etc...")
+        root = host_root(self.state, target)
+        profiles.set_path(root / SYSTEM_PROFILE, path)
+        error = self.machine(name).get("activation_error")
+        if error:
+            log(name, error)
+            # upstream: log.info("[%s] activation returned %d — retrying", ...), then the retry fails too
+            log(None, "[%s] activation returned 1 \u2014 retrying" % name)
+            log(name, error)
+            raise ClanError("switch-to-configuration failed on '%s' (exit code 1). See above for details." % name)
+        log(name, "activating the configuration...")
+        log(name, "setting up /etc...")
+        boot_into(root, path)
         log(name, "Done")
 
     def machines_update(self, args) -> int:

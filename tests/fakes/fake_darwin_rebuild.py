@@ -8,9 +8,20 @@ stderr, `build` leaves ./result, --list-generations/--rollback/--switch-generati
 delegated to `nix-env -p PROFILE`). The nix-env profile behaviour is in
 profiles.py (checked against nix 2.34).
 
+Order of a switch, as upstream (darwin-rebuild.sh, near its end):
+    if [ "$action" = switch ]; then nix-env -p "$profile" --set "$systemConfig"; fi
+    ... "$systemConfig/activate-user" (legacy) ... "$systemConfig/activate"
+and a rollback runs `nix-env -p "$profile" --rollback` then the profile's
+`activate`. The activate script (modules/system/activation-scripts.nix) runs
+with `set -e` and writes `ln -sfn ... /run/current-system` as its LAST step.
+So a failed activation leaves the profile at the NEW generation while
+/run/current-system still is the old system: this fake does exactly that.
+
 State ($FAKE_DARWIN_STATE):
-  config.json  {"hosts": {ATTR: {"system": STORE_PATH, "build_error": TEXT|null}}}
+  config.json  {"hosts": {ATTR: {"system": STORE_PATH, "build_error": TEXT|null,
+                "activation_error": TEXT|null (activating that system fails), "hang": BOOL (the build never ends)}}}
   profiles/system[-N-link]   the system profile
+  run/current-system         the active system (written by a successful activation)
   calls.jsonl  every invocation's argv
 FAKE_DARWIN_UID stands in for `id -u` (default: the real uid).
 """
@@ -19,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -104,6 +116,8 @@ def main() -> int:
                              "'legacyPackages.aarch64-darwin.darwinConfigurations.%s.system' or "
                              "'darwinConfigurations.%s.system'\n" % (os.path.abspath(path), attr, attr, attr))
             return 1
+        if host.get("hang"):
+            time.sleep(3600)  # a build that never finishes: the caller's timeout must stop it
         if host.get("build_error"):
             sys.stderr.write(host["build_error"] + "\n")
             return 1
@@ -119,9 +133,26 @@ def main() -> int:
         profiles.switch(profile, None if switch_to is None else int(switch_to))
         system = profiles.store_path(profile)
     if action == "switch":
-        profiles.set_path(profile, system)
+        profiles.set_path(profile, system)  # nix-env -p "$profile" --set "$systemConfig", BEFORE activating
     if action in ("switch", "rollback"):
-        print("setting up groups...\nsetting up users...\nsetting up /etc...\nactivating system...")
+        return activate(state, system)
+    return 0
+
+
+def activate(state: Path, system: str) -> int:
+    """"$systemConfig/activate": set -e; its last step points /run/current-system at the system."""
+    config = load_json(state / "config.json", {"hosts": {}})
+    errors = {h["system"]: h.get("activation_error") for h in config["hosts"].values() if h.get("system")}
+    print("setting up groups...\nsetting up users...")
+    if errors.get(system):
+        sys.stderr.write(errors[system] + "\n")
+        return 1
+    print("setting up /etc...\nactivating system...")
+    current = state / "run" / "current-system"
+    current.parent.mkdir(parents=True, exist_ok=True)
+    if current.is_symlink():
+        current.unlink()
+    current.symlink_to(system)
     return 0
 
 

@@ -4,6 +4,10 @@ scrubbed."""
 
 from __future__ import annotations
 
+import base64
+import importlib.machinery
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -80,7 +84,10 @@ def test_ci_phase_runs_a_gate_through_ansible_runner_and_scrubs_secrets(tmp_path
     )
     H.seed_stable(ledger, H.hosts_in_phase(3), minutes_ago=30, checks_for=required_checks, phase_of_host=phase_of_host)
     token = "tok-5f1c2e9a8b7d6c5e4f3a"
-    env = dict(os.environ, **runner_env(tmp_path), FLEET_DEPLOY_TOKEN=token)
+    # A secret inside a larger value of a variable whose name does not look secret.
+    url_token = "glpat-Q1w2E3r4T5y6U7i8"
+    remote = f"https://ci-bot:{url_token}@git.example.org/fleet.git"
+    env = dict(os.environ, **runner_env(tmp_path), FLEET_DEPLOY_TOKEN=token, FLEET_GIT_REMOTE=remote)
     res = subprocess.run(
         [
             sys.executable,
@@ -106,6 +113,8 @@ def test_ci_phase_runs_a_gate_through_ansible_runner_and_scrubs_secrets(tmp_path
             f"fleet_run_note={token}",
             "-e",
             "vault_password=hunter2-very-secret",
+            "-e",
+            f"fleet_run_remote=cloned from {remote} for phase 3",
         ],
         cwd=H.REPO,
         env=env,
@@ -119,10 +128,56 @@ def test_ci_phase_runs_a_gate_through_ansible_runner_and_scrubs_secrets(tmp_path
     assert (run_dir / "artifacts" / "run" / "status").read_text().strip() == "successful"
     texts = {p: p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()}
     assert texts, "no artifacts kept"
-    leaking = [str(p) for p, t in texts.items() if token in t or "hunter2-very-secret" in t]
+    leaking = [str(p) for p, t in texts.items() if token in t or "hunter2-very-secret" in t or url_token in t]
     assert leaking == []
+    assert any("git.example.org/fleet.git" in t for t in texts.values()), "the planted value never reached artifacts"
     assert "********" in (run_dir / "artifacts" / "run" / "command").read_text()
     assert "scrubbed of secrets" in res.stdout
     with H.ledger_mod.Ledger(str(ledger), create=False) as led:
         rows = [e for e in led.events(kind="gate", phase=3) if e.check == "gate"]
     assert rows and all(r.ok and r.run_id == "ci-1" for r in rows)
+
+
+def _ci_phase():
+    loader = importlib.machinery.SourceFileLoader("ci_phase", str(H.REPO / "scripts" / "ci-phase"))
+    spec = importlib.util.spec_from_loader("ci_phase", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_ci_phase_scrubs_secrets_by_value_even_embedded_in_larger_values(tmp_path):
+    ci = _ci_phase()
+    url_token = "glpat-Q1w2E3r4T5y6"
+    blob_secret = "cs-0a9b8c7d6e5f"
+    listed = "plain-looking-42"
+    named = "tok-5f1c2e9a8b7d"
+    environ = {
+        # Names that do not look secret, values that hold one.
+        "FLEET_GIT_REMOTE": f"https://ci-bot:{url_token}@git.example.org/fleet.git",
+        "FLEET_CLOUD_CONFIG": json.dumps({"auth": {"client_secret": blob_secret}, "region": "fsn1"}),
+        "DEPLOY_NOTE": listed,
+        "FLEET_SECRET_ENV": "DEPLOY_NOTE",
+        "HCLOUD_TOKEN": named,
+        "SOPS_AGE_KEY_FILE": "/home/ci/.config/sops/age/keys.txt",
+        "HOME": "/home/ci",
+    }
+    values = ci.secret_values(environ, [])
+    assert {url_token, blob_secret, listed, named} <= set(values)
+    assert "/home/ci" not in values and environ["SOPS_AGE_KEY_FILE"] not in values, "locations are not secrets"
+    run = tmp_path / "run"
+    (run / "artifacts" / "run" / "job_events").mkdir(parents=True)
+    (run / "env").mkdir()
+    event = {"event": "runner_on_ok", "event_data": {"res": {
+        "stdout": f"remote is https://ci-bot:{url_token}@git.example.org/fleet.git\nnote={listed}!",
+        "cmd": f"deploy --note 'x{named}y'"}}}
+    (run / "artifacts" / "run" / "job_events" / "1-ok.json").write_text(json.dumps(event))
+    (run / "artifacts" / "run" / "stdout").write_text(f"config {environ['FLEET_CLOUD_CONFIG']}\n")
+    (run / "env" / "extravars").write_text(f"fleet_note: prefix-{named}-suffix\nb64: "
+                                           f"{base64.b64encode(listed.encode()).decode()}\n")
+    changed = ci.scrub_tree(run, ci.make_scrubber(values))
+    assert len(changed) == 3
+    texts = "\n".join(p.read_text() for p in run.rglob("*") if p.is_file())
+    for secret in (url_token, blob_secret, listed, named, base64.b64encode(listed.encode()).decode()):
+        assert secret not in texts, secret
+    assert "git.example.org/fleet.git" in texts and "fsn1" in texts, "scrubbing removed more than the secrets"

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from fakes import install, path_with, profiles
+from fakes.fake_clan import boot_into
 from fakes.harness import run_module
 
 TOPLEVEL_A = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-web-25.11"
@@ -45,6 +46,22 @@ def clan(tmp_path, monkeypatch):
 
         def profile(self):
             return state / "hosts" / "web.fleet" / "nix/var/nix/profiles/system"
+
+        def root(self):
+            return state / "hosts" / "web.fleet"
+
+        def installed(self, path):
+            """A host that booted `path`: its profile and /run/current-system point at it."""
+            profiles.set_path(self.profile(), path)
+            boot_into(self.root(), path)
+
+        def running(self):
+            link = self.root() / "run/current-system"
+            return os.readlink(link) if link.is_symlink() else None
+
+        def fault(self, mode):
+            self.root().mkdir(parents=True, exist_ok=True)
+            (self.root() / "ssh_fault").write_text(mode)
 
         def calls(self):
             lines = (state / "calls.jsonl").read_text().splitlines()
@@ -142,14 +159,17 @@ def test_unreachable_target_fails_naming_host(clan):
 
 
 def test_build_failure_names_command_rc_and_stderr(clan):
-    profiles.set_path(clan.profile(), TOPLEVEL_A)
+    clan.installed(TOPLEVEL_A)
     clan.config["machines"]["web"]["build_error"] = "error: attribute 'foo' missing"
     clan.save()
     result = run_module("clan_machine", clan.args())
     assert result["failed"] and result["rc"] == 1
     assert "`clan machines update web" in result["msg"] and "failed with exit code 1" in result["msg"]
     assert "attribute 'foo' missing" in result["msg"]
-    assert "previous generation running" in result["msg"]
+    assert ("root@web.fleet is unchanged: the profile is still at generation 1 and the running system is %s. "
+            "Fix the error and rerun" % TOPLEVEL_A) in result["msg"]
+    assert (result["generation_after"], result["running_system"], result["running_matches_profile"]) == \
+        (1, TOPLEVEL_A, True)
     assert profiles.store_path(clan.profile()) == TOPLEVEL_A
 
 
@@ -266,3 +286,191 @@ def test_secret_environment_reaches_clan_and_never_the_result(clan, tmp_path):
     assert result["failed"]
     assert "key is ********" in result["msg"], "the variable did not reach clan, or was not scrubbed"
     assert secret not in json.dumps(result)
+
+
+# --- deploy evidence: the profile and what the host runs ---------------------------------
+
+def test_update_returns_profile_and_running_system(clan):
+    clan.installed(TOPLEVEL_A)
+    clan.set_toplevel(TOPLEVEL_B)
+    result = run_module("clan_machine", clan.args(), diff=True)
+    assert not result["failed"], result.get("msg")
+    assert (result["generation_before"], result["generation_after"], result["profile_generation"]) == (1, 2, 2)
+    assert (result["running_system_before"], result["running_system"]) == (TOPLEVEL_A, TOPLEVEL_B)
+    assert result["running_matches_profile"] is True
+    assert "running: %s" % TOPLEVEL_B in result["diff"]["after"]
+
+
+def test_failed_activation_reports_the_generation_the_host_ended_on(clan):
+    # clan sets the profile before switch-to-configuration (clan_lib/machines/update.py): the
+    # profile is at the new generation 2 while the host still runs generation 1's system.
+    clan.installed(TOPLEVEL_A)
+    clan.set_toplevel(TOPLEVEL_B)
+    clan.config["machines"]["web"]["activation_error"] = "Failed to start sshd.service"
+    clan.save()
+    result = run_module("clan_machine", clan.args())
+    assert result["failed"] and result["rc"] == 1
+    assert "switch-to-configuration failed on 'web'" in result["msg"]
+    assert (result["generation_before"], result["generation_after"], result["profile_generation"]) == (1, 2, 2)
+    assert result["system_after"] == TOPLEVEL_B
+    assert result["running_system"] == TOPLEVEL_A and result["running_matches_profile"] is False
+    assert ("the profile of root@web.fleet now points at generation 2 (%s) while the running system is %s (not the "
+            "profile's system). Run playbooks/rollback-nixos.yml to return to generation 1, or fix the error and "
+            "rerun the deploy" % (TOPLEVEL_B, TOPLEVEL_A)) in result["msg"]
+    assert "previous generation" not in result["msg"] and "still runs" not in result["msg"]
+
+
+def test_rerun_after_failed_activation_activates_and_reports_change(clan):
+    clan.installed(TOPLEVEL_A)
+    clan.set_toplevel(TOPLEVEL_B)
+    clan.config["machines"]["web"]["activation_error"] = "Failed to start sshd.service"
+    clan.save()
+    run_module("clan_machine", clan.args())
+    assert clan.running() == TOPLEVEL_A
+    planned = run_module("clan_machine", clan.args(), check_mode=True)
+    assert planned["changed"] is True, "check mode compared with the profile, not with what the host runs"
+    clan.config["machines"]["web"]["activation_error"] = None
+    clan.save()
+    fixed = run_module("clan_machine", clan.args())
+    assert not fixed["failed"], fixed.get("msg")
+    # The profile generation stays 2 (nix-env --set to the same path adds none); what runs changed.
+    assert fixed["changed"] is True and fixed["generation_before"] == fixed["generation_after"] == 2
+    assert (fixed["running_system_before"], fixed["running_system"]) == (TOPLEVEL_A, TOPLEVEL_B)
+
+
+def test_success_that_leaves_the_old_system_running_fails(clan, tmp_path):
+    # A clan that exits 0 although the host does not run the profile's system is not a deployment.
+    profiles.set_path(clan.profile(), TOPLEVEL_A)
+    boot_into(clan.root(), TOPLEVEL_A)
+    profiles.set_path(clan.profile(), TOPLEVEL_B)
+    noop = _script(tmp_path / "bin" / "noop-clan", "exit 0\n")
+    result = run_module("clan_machine", clan.args(clan_bin=noop))
+    assert result["failed"]
+    assert result["msg"] == ("machine web: clan update succeeded but root@web.fleet runs %s, not the profile's "
+                             "generation 2 (%s); expected /run/current-system to be the profile's system. Reboot "
+                             "the host or run playbooks/rollback-nixos.yml, then rerun" % (TOPLEVEL_A, TOPLEVEL_B))
+
+
+def test_hanging_update_is_stopped_and_reports_the_host_state(clan):
+    clan.installed(TOPLEVEL_A)
+    clan.config["machines"]["web"]["hang"] = True
+    clan.save()
+    result = run_module("clan_machine", clan.args(timeout=2))
+    assert result["failed"] and result["error_kind"] == "timeout"
+    assert "timed out after 2 seconds" in result["msg"]
+    assert "root@web.fleet is unchanged: the profile is still at generation 1" in result["msg"]
+
+
+def test_failure_when_the_host_cannot_be_read_afterwards_says_so(clan, tmp_path):
+    clan.installed(TOPLEVEL_A)
+    breaker = _script(tmp_path / "bin" / "breaking-clan",
+                      "echo refused > %s/ssh_fault\necho 'error: lost connection' >&2\nexit 1\n" % clan.root())
+    result = run_module("clan_machine", clan.args(clan_bin=breaker))
+    assert result["failed"] and "lost connection" in result["msg"]
+    assert "What the host runs now is unknown: machine web: could not read its system generation" in result["msg"]
+    assert "Check it by hand (`ssh root@web.fleet readlink /run/current-system" in result["msg"]
+
+
+# --- install runs only when the probe shows positively that no NixOS runs ----------------
+
+PROBE_FOUND = {
+    "refused": ("ssh could not connect (ssh: connect to host web.fleet port 22: Connection refused)",
+                "make root@web.fleet reachable over SSH"),
+    "timeout": ("the ssh connection timed out (ssh: connect to host web.fleet port 22: Connection timed out)",
+                "make root@web.fleet reachable over SSH"),
+    "auth": ("ssh authentication failed (root@web.fleet: Permission denied (publickey).)",
+             "load the key root@web.fleet accepts into the ssh agent"),
+    "hostkey": ("its host key does not match known_hosts (Host key verification failed.)",
+                "find out why the key changed. If web.fleet was reinstalled on purpose, compare the new fingerprint "
+                "out of band, run `ssh-keygen -R web.fleet` and rerun; otherwise stop, the address may reach another "
+                "machine"),
+    "garbage": ("output without the probe's markers ('This account is currently not available.')",
+                "check that root@web.fleet's login shell runs POSIX sh commands"),
+    "exit:127": ("the remote shell exited 127 (sh: 1: readlink: not found)",
+                 "the probe needs a POSIX shell with echo, uname, test, cat and readlink"),
+    "hang": ("no answer within 2 seconds", "find out why ssh hangs (a password or passphrase prompt?"),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(PROBE_FOUND))
+def test_install_refuses_unless_the_probe_answered(clan, mode):
+    clan.fault(mode)
+    result = run_module("clan_machine", clan.args(action="install", force=True, timeout=2))
+    assert result["failed"]
+    found, todo = PROBE_FOUND[mode]
+    assert result["msg"].startswith("machine web: could not read its system generation from root@web.fleet: "
+                                    "expected ssh to run the probe and print its report; found ")
+    assert found in result["msg"] and ("What to do: " + todo) in result["msg"]
+    assert not any(c[:3] == ["clan", "machines", "install"] for c in clan.calls()), "install ran anyway"
+
+
+def test_install_refuses_another_installed_nixos(clan):
+    other = "/nix/store/dddddddddddddddddddddddddddddddd-nixos-system-db-25.11"
+    clan.installed(other)
+    result = run_module("clan_machine", clan.args(action="install"))
+    assert result["failed"]
+    assert result["msg"] == ("machine web: install refused: expected root@web.fleet to run no NixOS, or the NixOS "
+                             "installer image (nixos-system-nixos-*); found running %s (system profile generation 1). "
+                             "Installing formats its disks. To change an installed web use action: update; if this "
+                             "host is meant to be wiped and become web, pass force: true" % other)
+    assert not any(c[:3] == ["clan", "machines", "install"] for c in clan.calls())
+    forced = run_module("clan_machine", clan.args(action="install", force=True))
+    assert not forced["failed"] and forced["running_system"] == TOPLEVEL_A
+
+
+def test_install_refuses_nixos_whose_running_system_is_unknown(clan):
+    (clan.root() / "etc").mkdir(parents=True)
+    (clan.root() / "etc/NIXOS").write_text("")
+    result = run_module("clan_machine", clan.args(action="install"))
+    assert result["failed"] and result["host_os"]["nixos"] is True
+    assert ("found NixOS (/etc/NIXOS or os-release ID=nixos) but no /run/current-system. Installing formats its "
+            "disks.") in result["msg"]
+
+
+def test_install_refuses_a_host_that_is_not_linux(clan):
+    clan.root().mkdir(parents=True)
+    (clan.root() / "uname").write_text("Darwin\n")
+    result = run_module("clan_machine", clan.args(action="install"))
+    assert result["failed"]
+    assert result["msg"] == ("machine web: install refused: expected root@web.fleet to be a Linux host without "
+                             "NixOS; found `uname -s` printing 'Darwin'. clan installs NixOS on Linux only: check "
+                             "target_host")
+
+
+def test_install_on_a_linux_host_without_nixos_installs(clan):
+    (clan.root() / "etc").mkdir(parents=True)
+    (clan.root() / "etc/os-release").write_text('NAME="Debian GNU/Linux"\nID=debian\n')
+    clan.fault("banner")  # a login banner before the report does not hide it
+    result = run_module("clan_machine", clan.args(action="install"))
+    assert not result["failed"], result.get("msg")
+    assert result["host_os"] == {"uname": "Linux", "nixos": False, "os_release_id": "debian"}
+    assert result["changed"] is True and result["running_system"] == TOPLEVEL_A
+
+
+def test_check_mode_install_applies_the_guard(clan):
+    clan.installed("/nix/store/dddddddddddddddddddddddddddddddd-nixos-system-db-25.11")
+    result = run_module("clan_machine", clan.args(action="install"), check_mode=True)
+    assert result["failed"] and "install refused" in result["msg"]
+
+
+def test_update_fails_on_unknown_probe_output(clan):
+    clan.installed(TOPLEVEL_A)
+    clan.fault("garbage")
+    result = run_module("clan_machine", clan.args())
+    assert result["failed"] and result["probe_error"] == "unknown_output"
+    assert not any(c[:3] == ["clan", "machines", "update"] for c in clan.calls())
+
+
+def test_install_waits_until_the_host_runs_its_new_system(clan, tmp_path):
+    # The installer can still answer right after clan returns: that answer is not the installed system.
+    installer = "/nix/store/cccccccccccccccccccccccccccccccc-nixos-system-nixos-installer-25.11"
+    clan.installed(installer)
+    root = clan.root()
+    slow = _script(tmp_path / "bin" / "slow-boot-clan",
+                   'clan "$@" || exit $?\n'
+                   'ln -sfn %s %s/run/current-system\n'  # still the installer...
+                   '(sleep 1; ln -sfn %s %s/run/current-system) >/dev/null 2>&1 &\n'  # ...until it reboots
+                   % (installer, root, TOPLEVEL_A, root))
+    result = run_module("clan_machine", clan.args(action="install", clan_bin=slow, reboot_poll_interval=0))
+    assert not result["failed"], result.get("msg")
+    assert result["running_system"] == TOPLEVEL_A and result["running_matches_profile"] is True

@@ -121,8 +121,11 @@ def test_regenerate_without_generators_refuses(clan):
 def test_unknown_generator_fails_with_clan_message(clan):
     result = run_module("clan_vars", clan.args(generators=["nope"]))
     assert result["failed"] and result["rc"] == 1
-    assert "Generator 'nope' not found in machine web" in result["msg"]
-    assert "clan vars check web" in result["msg"]
+    assert "Could not find generator with name: nope" in result["msg"]
+    assert "What to do: run `clan vars generate web` by hand" in result["msg"]
+    checked = run_module("clan_vars", clan.args(action="check", generators=["nope"]))
+    assert checked["failed"] and "Generator 'nope' not found in machine web" in checked["msg"]
+    assert "clan vars check web" in checked["msg"]
 
 
 def test_unknown_machine_fails(clan):
@@ -161,3 +164,33 @@ def test_list_of_unknown_machine_says_what_to_run(clan):
     assert result["failed"]
     assert "Machine 'ghost' not found" in result["msg"]
     assert "What to do: run `clan vars list ghost` by hand" in result["msg"]
+
+
+def _checks(clan) -> int:
+    return len([c for c in clan.calls() if c[:3] == ["clan", "vars", "check"]])
+
+
+def test_generate_checks_the_vars_once_and_returns_missing_after(clan):
+    # issue 13: a first deploy ran `clan vars check` three times per host (before and after
+    # generating, then the playbook's own check). Each check evaluates the flake.
+    first = run_module("clan_vars", clan.args())
+    assert not first["failed"], first.get("msg")
+    assert _checks(clan) == 1, "generate must check the vars once"
+    assert first["missing_after"] == [] and first["changed"] is True
+    second = run_module("clan_vars", clan.args())
+    assert _checks(clan) == 2 and second["missing_after"] == [] and second["changed"] is False
+
+
+def test_generate_check_mode_returns_missing_after_without_generating(clan):
+    result = run_module("clan_vars", clan.args(generators=["openssh"]), check_mode=True)
+    assert result["missing_after"] == result["missing"] == ["openssh/ssh.id_ed25519", "openssh/ssh.id_ed25519.pub"]
+    assert not (clan.flake / "vars").exists()
+
+
+def test_generate_that_leaves_vars_missing_returns_them(clan):
+    config = json.loads((clan.state / "flake.json").read_text())
+    config["machines"]["web"]["generators"]["openssh"]["writes_nothing"] = True
+    (clan.state / "flake.json").write_text(json.dumps(config))
+    result = run_module("clan_vars", clan.args())
+    assert result["failed"] and result["missing_after"] == ["openssh/ssh.id_ed25519", "openssh/ssh.id_ed25519.pub"]
+    assert "vars are still missing: openssh/ssh.id_ed25519, openssh/ssh.id_ed25519.pub" in result["msg"]

@@ -162,3 +162,106 @@ def test_runner_for_merges_environment_and_scrubs_secret_environment():
                               "raise SystemExit(2)"])
     assert "hidden-secret-value" not in str(info.value) and "hidden-secret-value" not in info.value.stderr
     assert REDACTED + " visible-value" in str(info.value)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _shell(path, body):
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def _wait_pids(pidfile, count):
+    for _ in range(100):
+        if pidfile.exists() and len(pidfile.read_text().split()) >= count:
+            return [int(p) for p in pidfile.read_text().split()]
+        time.sleep(0.05)
+    raise AssertionError("the script did not write its children's pids")
+
+
+def test_timeout_is_hard_when_a_child_left_the_group_holding_stdout(tmp_path):
+    # One child stays in the tool's process group, one moves to its own session
+    # (as a daemonising helper does); both hold stdout. Popen.communicate waited
+    # for EOF from them forever after killing the group.
+    pidfile = tmp_path / "pids"
+    script = _shell(tmp_path / "tool.sh",
+                    "sleep 1000 &\necho $! >> %s\n"
+                    "%s -c 'import os, time; os.setsid(); time.sleep(1000)' &\necho $! >> %s\n"
+                    "echo started\nsleep 1000\n" % (pidfile, PY, pidfile))
+    started = time.monotonic()
+    with pytest.raises(CommandError) as info:
+        Runner(timeout=1).run([script])
+    elapsed = time.monotonic() - started
+    pids = _wait_pids(pidfile, 2)
+    assert elapsed < 1 + 4, "the call took %.1f s with timeout=1" % elapsed
+    assert info.value.kind == "timeout" and "timed out after 1 seconds" in str(info.value)
+    assert "started" in info.value.stdout, "output printed before the timeout was lost"
+    time.sleep(0.2)
+    assert [p for p in pids if _pid_alive(p)] == [], "a child of the timed-out tool survived"
+
+
+def test_tool_that_exits_leaving_a_child_on_its_pipes_returns_promptly(tmp_path):
+    # The tool succeeds at once but its background child keeps stdout open: the
+    # old runner waited for EOF until the timeout and then reported a timeout.
+    pidfile = tmp_path / "pids"
+    script = _shell(tmp_path / "tool.sh", "sleep 1000 &\necho $! >> %s\necho done\nexit 0\n" % pidfile)
+    started = time.monotonic()
+    result = Runner(timeout=20).run([script])
+    elapsed = time.monotonic() - started
+    assert (result.rc, result.stdout) == (0, "done\n")
+    assert elapsed < 5, "the call waited %.1f s for a leftover child's pipe" % elapsed
+    pids = _wait_pids(pidfile, 1)
+    time.sleep(0.2)
+    assert [p for p in pids if _pid_alive(p)] == [], "the leftover child was not stopped"
+
+
+def test_timeout_sends_sigterm_before_sigkill(tmp_path):
+    marker = tmp_path / "terminated"
+    script = _shell(tmp_path / "tool.sh", "trap 'echo term > %s; exit 143' TERM\nwhile :; do sleep 0.1; done\n"
+                    % marker)
+    with pytest.raises(CommandError):
+        Runner(timeout=1).run([script])
+    assert marker.read_text().strip() == "term", "the tool was not given SIGTERM first"
+
+
+def test_stdin_data_reaches_the_tool():
+    assert Runner().run([PY, "-c", "import sys; print(sys.stdin.read().upper())"], data="abc").stdout == "ABC\n"
+
+
+@pytest.mark.parametrize("form", [
+    lambda s: json.dumps("note: " + s + "\n")[1:-1],              # JSON-escaped inside a job event
+    lambda s: json.dumps(json.dumps({"stdout": "x" + s}))[1:-1],  # JSON inside JSON
+    lambda s: "https://example/?q=" + __import__("urllib.parse").parse.quote(s, safe=""),
+    lambda s: "Authorization: Basic " + __import__("base64").b64encode(s.encode()).decode(),
+])
+def test_scrubber_removes_encoded_forms_of_a_secret(form):
+    secret = 'pa"ss/wörd\\+1234'  # characters JSON, URLs and base64 all transform
+    text = form(secret)
+    assert Scrubber([secret])(text).count(REDACTED) >= 1
+    for encoded in (secret, json.dumps(secret)[1:-1]):
+        assert encoded not in Scrubber([secret])(text)
+
+
+def test_scrubber_removes_url_passwords_without_being_told():
+    cleaned = Scrubber()("cloning https://ci-bot:glpat-Zx9Yw8Vu7@git.example.org/fleet.git")
+    assert cleaned == "cloning https://ci-bot:%s@git.example.org/fleet.git" % REDACTED
+
+
+def test_artifact_patterns_remove_secret_json_members_plain_and_escaped():
+    from ansible_collections.fleet.migration.plugins.module_utils.runner import ARTIFACT_PATTERNS
+    scrub = Scrubber(patterns=ARTIFACT_PATTERNS)
+    text = '{"hcloud_token": "tok-123456", "res": "{\\"api_key\\": \\"k-998877\\"}", "host": "web"}'
+    cleaned = scrub(text)
+    assert "tok-123456" not in cleaned and "k-998877" not in cleaned and '"host": "web"' in cleaned
+    assert '"hcloud_token": "%s"' % REDACTED in cleaned
