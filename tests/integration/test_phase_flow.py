@@ -68,7 +68,7 @@ class Flow:
         return {
             "fleet_deploy_environment": {"FAKE_DARWIN_STATE": str(state)},
             "fleet_system_profile": str(state / "profiles" / "system"),
-            "regression_verify_current_system": str(state / "current-system"),
+            "fleet_current_system": str(state / "run" / "current-system"),
         }
 
     def _darwin_state(self) -> None:
