@@ -342,7 +342,10 @@ let
   configs = outputs.%(cls)sConfigurations or { };
   facts = %(facts)s;
   names = builtins.filter (n: (machines.${n}.machineClass or "nixos") == "%(cls)s") (builtins.attrNames machines);
-in builtins.listToAttrs (map (n: { name = n; value = if configs ? ${n} then facts configs.${n}.config else null; }) names)
+in builtins.listToAttrs (map (n: {
+  name = n;
+  value = if configs ? ${n} then facts configs.${n}.config else null;
+}) names)
 """ % {"cls": cls, "facts": SYSTEM_FACTS_APPLY}
 
 
@@ -408,7 +411,8 @@ def gather_flake_evidence(flake_eval, offline: bool) -> dict:
         inventory = _validated_inventory(run(".", clan_inventory.INVENTORY_APPLY))
         configurations = run(".", CONFIGURATIONS_APPLY)
         generators = run("fleet", GENERATORS_APPLY)
-        darwin = _facts_one_by_one(run, "darwin", inventory if isinstance(inventory, Missing) else inventory["machines"])
+        darwin = _facts_one_by_one(run, "darwin",
+                                   inventory if isinstance(inventory, Missing) else inventory["machines"])
     machines = inventory if isinstance(inventory, Missing) else inventory["machines"]
     nixos = {}
     if not isinstance(machines, Missing) and any(m.get("machineClass") == "nixos" for m in machines.values()):

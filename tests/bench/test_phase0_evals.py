@@ -90,7 +90,10 @@ OFFLINE_ERROR = "error: … attribute 'nixosSystem' missing"
 
 
 class FakeEval:
-    """Answers like nix_eval would; ``broken`` machines fail their evaluation, ``nixos_offline`` fails every NixOS one."""
+    """Answers like nix_eval would.
+
+    ``broken`` machines fail their evaluation; ``nixos_offline`` fails every NixOS one.
+    """
 
     def __init__(self, broken=(), nixos_offline=False):
         self.calls, self.broken, self.nixos_offline = [], set(broken), nixos_offline

@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--hosts", default="2,4,8,16", help="comma-separated host counts")
     parser.add_argument("--forks", type=int, default=5)
     args = parser.parse_args()
-    print(f"| hosts | ordered pairs | probe tasks | connections accepted | seconds (forks={args.forks}) | CPU seconds |")
+    print(f"| hosts | ordered pairs | probe tasks | connections accepted | seconds (forks={args.forks}) "
+          "| CPU seconds |")
     print("|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.hosts.split(",")):
