@@ -3,6 +3,13 @@
 # Copyright: Fleet migration control plane maintainers
 """Phase 0 criteria: judge evidence gathered from the flake against the spec.
 
+:func:`gather_flake_evidence` plans the evaluations: everything Phase 0 needs
+from the flake's outputs in one ``nix eval`` (inventory, configuration names,
+generators, darwin facts) and the NixOS facts in a second, so that with the
+module-file check a run costs three ``nix eval`` processes, not one per
+machine. Only when a batch fails does it fall back to one evaluation per
+item, so that the failure is pinned on the machine (or part) that caused it.
+
 Each ``check_*`` function takes evidence (plain data evaluated from the flake)
 and the spec (playbooks/vars/seed.yml, playbooks/vars/phase0.yml) and returns
 a :func:`result`: ``ok``, ``expected``, ``found``, ``hint`` (what to do) and
@@ -15,6 +22,8 @@ CONDITIONAL GO or NO-GO.
 from __future__ import annotations
 
 import re
+
+from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory
 
 BLOCKING = "blocking"
 CONDITION = "condition"
@@ -305,3 +314,114 @@ def decide(results: dict, severities: dict) -> dict:
         decision = GO
     return {"decision": decision, "failed_blocking": sorted(failed_blocking),
             "failed_conditions": sorted(failed_conditions), "unchecked": missing}
+
+
+# ------------------------------------------------------------------ evaluation plan
+
+# attrNames of the machine modules and of both configuration sets.
+CONFIGURATIONS_APPLY = """
+outputs: {
+  clan_machines = builtins.attrNames (outputs.clan.machines or { });
+  nixos = builtins.attrNames (outputs.nixosConfigurations or { });
+  darwin = builtins.attrNames (outputs.darwinConfigurations or { });
+}
+"""
+SYSTEM_FACTS_APPLY = "c: { hostName = c.networking.hostName; stateVersion = c.system.stateVersion; }"
+GENERATORS_APPLY = "f: f.generators or null"
+
+
+def facts_apply(cls: str) -> str:
+    """``outputs -> {machine: facts or null}`` for the inventory's machines of ``cls``.
+
+    null: the machine has no ``<cls>Configurations`` entry (judged by check_configurations_evaluate).
+    """
+    return """
+outputs:
+let
+  machines = outputs.clan.inventory.machines or { };
+  configs = outputs.%(cls)sConfigurations or { };
+  facts = %(facts)s;
+  names = builtins.filter (n: (machines.${n}.machineClass or "nixos") == "%(cls)s") (builtins.attrNames machines);
+in builtins.listToAttrs (map (n: {
+  name = n;
+  value = if configs ? ${n} then facts configs.${n}.config else null;
+}) names)
+""" % {"cls": cls, "facts": SYSTEM_FACTS_APPLY}
+
+
+def batch_apply() -> str:
+    """One evaluation of everything but the NixOS facts (which cannot evaluate offline)."""
+    return """
+outputs: {
+  inventory = (%s) outputs;
+  configurations = (%s) outputs;
+  generators = (%s) (outputs.fleet or { });
+  darwin = (%s) outputs;
+}
+""" % (clan_inventory.INVENTORY_APPLY, CONFIGURATIONS_APPLY, GENERATORS_APPLY, facts_apply("darwin"))
+
+
+def _validated_inventory(data):
+    if isinstance(data, Missing):
+        return data
+    try:
+        clan_inventory.validate(data)
+    except clan_inventory.InventoryDataError as exc:
+        return Missing(str(exc))
+    return data
+
+
+def _facts(cls: str, value) -> dict:
+    """{machine: facts or Missing} from a batched ``facts_apply`` result."""
+    return {name: facts if isinstance(facts, dict) else Missing("%sConfigurations has no %s" % (cls, name))
+            for name, facts in value.items()}
+
+
+def _facts_one_by_one(flake_eval, cls: str, machines) -> dict:
+    """The fallback: one evaluation per machine, so each failure names its machine."""
+    if isinstance(machines, Missing):
+        return {}
+    return {name: flake_eval('%sConfigurations."%s".config' % (cls, name), SYSTEM_FACTS_APPLY)
+            for name in sorted(n for n, m in machines.items() if m.get("machineClass") == cls)}
+
+
+def gather_flake_evidence(flake_eval, offline: bool) -> dict:
+    """Evaluate what the criteria need; ``flake_eval(attr, apply)`` returns the value or a Missing.
+
+    Returns ``inventory`` (validated data or Missing), ``configurations``,
+    ``generators``, ``darwin`` and ``nixos`` (``{machine: facts or Missing}``)
+    and ``evaluations`` (how many flake evaluations ran). Two evaluations when
+    both batches succeed, and when offline NixOS fails for the documented
+    reason (nixpkgs.lib has no nixosSystem, which every NixOS configuration
+    needs before any machine module is read, so the one error stands for each
+    machine).
+    """
+    count = [0]
+
+    def run(attr, apply):
+        count[0] += 1
+        return flake_eval(attr, apply)
+
+    batch = run(".", batch_apply())
+    if not isinstance(batch, Missing):
+        inventory = _validated_inventory(batch.get("inventory"))
+        configurations, generators = batch.get("configurations"), batch.get("generators")
+        darwin = _facts("darwin", batch.get("darwin") or {})
+    else:
+        inventory = _validated_inventory(run(".", clan_inventory.INVENTORY_APPLY))
+        configurations = run(".", CONFIGURATIONS_APPLY)
+        generators = run("fleet", GENERATORS_APPLY)
+        darwin = _facts_one_by_one(run, "darwin",
+                                   inventory if isinstance(inventory, Missing) else inventory["machines"])
+    machines = inventory if isinstance(inventory, Missing) else inventory["machines"]
+    nixos = {}
+    if not isinstance(machines, Missing) and any(m.get("machineClass") == "nixos" for m in machines.values()):
+        value = run(".", facts_apply("nixos"))
+        if not isinstance(value, Missing):
+            nixos = _facts("nixos", value)
+        elif offline and OFFLINE_NIXOS_MARKER in value.reason:
+            nixos = {name: value for name, m in machines.items() if m.get("machineClass") == "nixos"}
+        else:
+            nixos = _facts_one_by_one(run, "nixos", machines)
+    return {"inventory": inventory, "configurations": configurations, "generators": generators,
+            "darwin": darwin, "nixos": nixos, "evaluations": count[0]}

@@ -150,17 +150,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory, nix_eval, phase0
 
-# attrNames of the machine modules and of both configuration sets, in one evaluation.
-CONFIGURATIONS_APPLY = """
-outputs: {
-  clan_machines = builtins.attrNames (outputs.clan.machines or { });
-  nixos = builtins.attrNames (outputs.nixosConfigurations or { });
-  darwin = builtins.attrNames (outputs.darwinConfigurations or { });
-}
-"""
-SYSTEM_FACTS_APPLY = "c: { hostName = c.networking.hostName; stateVersion = c.system.stateVersion; }"
-
-
 class Evidence:
     """Runs the evaluations; turns each failure into phase0.Missing."""
 
@@ -186,16 +175,6 @@ class Evidence:
                                       nix_flags=self.flags, offline="never", timeout=self.timeout)
         except nix_eval.NixError as exc:
             return phase0.Missing(str(exc))
-
-    def inventory(self):
-        data = self.flake_eval(".", clan_inventory.INVENTORY_APPLY)
-        if isinstance(data, phase0.Missing):
-            return data
-        try:
-            clan_inventory.validate(data)
-        except clan_inventory.InventoryDataError as exc:
-            return phase0.Missing(str(exc))
-        return data
 
     def tracked_files(self):
         """Files nix sees: git's tracked files, or every file when the flake is not in git."""
@@ -249,14 +228,6 @@ class Evidence:
                 return phase0.Missing(str(exc))
         return kinds
 
-    def system_facts(self, cls: str, machines) -> dict:
-        if isinstance(machines, phase0.Missing):
-            return {}
-        facts = {}
-        for name in sorted(n for n, m in machines.items() if m["machineClass"] == cls):
-            facts[name] = self.flake_eval('%sConfigurations."%s".config' % (cls, name), SYSTEM_FACTS_APPLY)
-        return facts
-
 
 def run_checks(module: AnsibleModule) -> dict:
     params = module.params
@@ -268,14 +239,16 @@ def run_checks(module: AnsibleModule) -> dict:
     except OSError as exc:
         flake_nix = phase0.Missing("cannot read %s: %s" % (flake_nix_path, exc))
     tracked = ev.tracked_files()
-    data = ev.inventory()
+    # Batched: the flake's outputs in at most two nix evaluations (phase0.gather_flake_evidence).
+    gathered = phase0.gather_flake_evidence(ev.flake_eval, ev.offline)
+    data = gathered["inventory"]
     machines = data if isinstance(data, phase0.Missing) else data["machines"]
     resolved = {} if isinstance(data, phase0.Missing) else clan_inventory.resolve_roles(data["machines"],
                                                                                         data["instances"])
-    configurations = ev.flake_eval(".", CONFIGURATIONS_APPLY)
+    configurations = gathered["configurations"]
     machine_files = tracked if isinstance(tracked, phase0.Missing) else [
         p for p in tracked if p.startswith("modules/machines/")]
-    generators = ev.flake_eval("fleet", "f: f.generators or null")
+    generators = gathered["generators"]
 
     criteria = {
         "flake_structure": phase0.check_flake_structure(flake_nix, ev.module_files(tracked)),
@@ -288,9 +261,9 @@ def run_checks(module: AnsibleModule) -> dict:
         params["generator_requirements"], generators, machines,
         set() if isinstance(tracked, phase0.Missing) else set(tracked))
     criteria["darwin_evaluates"] = phase0.check_configurations_evaluate(
-        "darwin", machines, ev.system_facts("darwin", machines), ev.offline)
+        "darwin", machines, gathered["darwin"], ev.offline)
     criteria["nixos_evaluates"] = phase0.check_configurations_evaluate(
-        "nixos", machines, ev.system_facts("nixos", machines), ev.offline)
+        "nixos", machines, gathered["nixos"], ev.offline)
 
     spec = params["criteria"]
     severities = {name: (value or {}).get("severity") for name, value in spec.items()}

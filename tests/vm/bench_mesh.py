@@ -1,84 +1,47 @@
 """Time mesh_verify as the number of hosts grows, without VMs.
 
-Every "host" is the controller itself (ansible_connection=local) and every
-mesh address is 127.0.0.1, where one TCP listener answers. What this measures
-is the role's own cost, which grows with the number of ordered pairs
-(n * (n - 1) probes, one Ansible task each); network latency is left out.
-The VM numbers (2 and 3 hosts over a QEMU mesh) come from the mesh3
-molecule scenario. Results go to docs/BENCHMARKS.md by hand.
+Every "host" is the controller itself (ansible_connection=local) with its own
+mesh address 127.0.x.y, where a listener accepts each connection and closes
+it (tests/bench/mesh_harness.py). An earlier version never accepted, so past
+its backlog (about 500 probes) every probe waited out its timeout. What this
+measures is the role's own cost: one probe task per host, each probing all
+its peers in parallel (n tasks, n * (n - 1) connections); network latency is
+left out. scripts/bench runs the same harness as part of its table.
 
     python3 tests/vm/bench_mesh.py [--hosts 2,4,8,16] [--forks 5]
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
 
-PLAYBOOK = """---
-- name: Time mesh_verify
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Run mesh_verify
-      ansible.builtin.include_role:
-        name: fleet.migration.mesh_verify
-"""
-
-
-def run(n: int, forks: int, port: int, work: Path) -> float:
-    hosts = {
-        f"h{i:02d}": {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
-            "fleet_mesh_address": "127.0.0.1",
-        }
-        for i in range(1, n + 1)
-    }
-    inventory = {"all": {"hosts": hosts, "vars": {
-        "fleet_record_evidence": False,
-        "mesh_verify_port": port,
-        "mesh_verify_python": sys.executable,
-        "fleet_ports": {"ssh": port},
-    }}}
-    inv = work / f"inventory-{n}.json"
-    inv.write_text(json.dumps(inventory))
-    book = work / "bench.yml"
-    book.write_text(PLAYBOOK)
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-           "ANSIBLE_FORKS": str(forks), "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections")}
-    started = time.monotonic()
-    res = subprocess.run(["ansible-playbook", "-i", str(inv), str(book)], cwd=REPO, env=env,
-                         capture_output=True, text=True, check=False)
-    elapsed = time.monotonic() - started
-    if res.returncode:
-        sys.exit(f"bench_mesh.py: n={n} failed:\n{res.stdout[-3000:]}\n{res.stderr[-2000:]}")
-    return elapsed
+from bench import mesh_harness  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hosts", default="2,4,8,16")
+    parser.add_argument("--hosts", default="2,4,8,16", help="comma-separated host counts")
     parser.add_argument("--forks", type=int, default=5)
     args = parser.parse_args()
-    with socket.socket() as listener, tempfile.TemporaryDirectory() as tmp:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(512)
-        port = listener.getsockname()[1]
-        print(f"| hosts | ordered pairs | seconds (forks={args.forks}) | seconds per pair |")
-        print("|---:|---:|---:|---:|")
+    print(f"| hosts | ordered pairs | probe tasks | connections accepted | seconds (forks={args.forks}) "
+          "| CPU seconds |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.hosts.split(",")):
-            seconds = run(n, args.forks, port, Path(tmp))
-            pairs = n * (n - 1)
-            print(f"| {n} | {pairs} | {seconds:.1f} | {seconds / pairs:.2f} |", flush=True)
+            with mesh_harness.Listeners([mesh_harness.address_of(i) for i in range(1, n + 1)]) as listeners:
+                proc, counts, seconds = mesh_harness.run_playbook(
+                    mesh_harness.inventory(n, listeners.port), Path(tmp) / str(n), forks=args.forks)
+                accepted = listeners.accepted
+            if proc.returncode:
+                sys.exit(f"bench_mesh.py: n={n} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+            probe = mesh_harness.probe_counts(counts)
+            print(f"| {n} | {n * (n - 1)} | {probe['runs'] + probe['items']} | {accepted} | {seconds:.1f} | "
+                  f"{counts['_cpu_seconds']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,23 @@ looks exactly like a dropped one. A datagram is sent to each port; the port is
 back, and "silent" otherwise.
 
     python3 port_probe.py --host ADDR [--tcp 1-1024,8080] [--udp 53,123] [--timeout 2]
+
+Many targets in one run (mesh_verify: one invocation per host for all its
+peers, so a fleet of n hosts costs n Ansible tasks, not n * (n - 1)):
+
+    python3 port_probe.py --targets '{"peer1": "ADDR1", "peer2": "ADDR2"}' --tcp 22 [--max-parallel 16]
+
+Each target is probed on the given TCP ports in its own thread, at most
+--max-parallel at once (bounded fan-out: a large fleet does not open
+hundreds of sockets and threads at once on a small host). The output is
+{"targets": [{"name", "address", "reachable", "latency_ms", "error", "tcp"}],
+"max_parallel", "seconds"}; "reachable" is true when any port answered with a
+handshake or a reset.
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import errno
 import json
 import selectors
@@ -129,13 +142,74 @@ def probe_udp(host: str, ports: list[int], timeout: float) -> dict[str, list[int
     return {state: sorted(ports_) for state, ports_ in result.items()}
 
 
+def parse_targets(spec: str) -> list[tuple[str, str]]:
+    """``{"name": "address"}`` (or a list of addresses, each its own name) as (name, address) pairs."""
+    data = json.loads(spec)
+    if isinstance(data, list):
+        data = {str(a): a for a in data}
+    if not isinstance(data, dict) or not all(isinstance(v, str) and v for v in data.values()):
+        raise ValueError("--targets: expected a JSON object of name to non-empty address, found %r" % (spec[:200],))
+    return sorted(data.items())
+
+
+def probe_target(name: str, address: str, ports: list[int], timeout: float) -> dict[str, object]:
+    """One target of a multi-target run; an error is kept in the row, never raised."""
+    row: dict[str, object] = {"name": name, "address": address, "reachable": False, "latency_ms": None,
+                              "error": "", "tcp": None}
+    try:
+        tcp = probe_tcp(address, ports, timeout)
+    except (OSError, ValueError) as exc:
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        return row
+    answered = tcp["open"] + tcp["closed"]
+    row["tcp"] = tcp
+    row["reachable"] = bool(answered)
+    latencies = tcp["latency_ms"]
+    row["latency_ms"] = min(latencies.values()) if latencies else None
+    if not answered:
+        row["error"] = f"no answer on tcp {','.join(map(str, ports))} within {timeout:g}s"
+    return row
+
+
+def probe_targets(targets: list[tuple[str, str]], ports: list[int], timeout: float,
+                  max_parallel: int) -> list[dict[str, object]]:
+    """Every target in parallel, at most ``max_parallel`` in flight; rows in target order."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max_parallel) as pool:
+        futures = [pool.submit(probe_target, name, address, ports, timeout) for name, address in targets]
+        return [f.result() for f in futures]
+
+
+def main_targets(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    try:
+        if args.max_parallel < 1:
+            raise ValueError(f"--max-parallel: expected a positive number, found {args.max_parallel}")
+        if args.udp:
+            raise ValueError("--targets probes TCP only; probe UDP with --host")
+        targets, tcp = parse_targets(args.targets), parse_ports(args.tcp)
+        if not tcp:
+            raise ValueError("--targets: expected --tcp with at least one port, found none")
+    except ValueError as exc:
+        print(json.dumps({"targets": [], "error": f"{type(exc).__name__}: {exc}"}))
+        return 2
+    rows = probe_targets(targets, tcp, args.timeout, args.max_parallel)
+    print(json.dumps({"targets": rows, "max_parallel": args.max_parallel,
+                      "seconds": round(time.monotonic() - started, 2)}))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", required=True)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--host")
+    which.add_argument("--targets", help='JSON object {"name": "address", ...}: probe them all (TCP only)')
     parser.add_argument("--tcp", default="")
     parser.add_argument("--udp", default="")
     parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--max-parallel", type=int, default=16, help="targets probed at once (with --targets)")
     args = parser.parse_args()
+    if args.targets is not None:
+        return main_targets(args)
     started = time.monotonic()
     try:
         tcp, udp = parse_ports(args.tcp), parse_ports(args.udp)
