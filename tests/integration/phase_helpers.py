@@ -1,8 +1,9 @@
 """Helpers for the phase playbook tests: a test inventory derived from the
-clan inventory, a scratch ledger seeded with evidence, and ansible-playbook
+clan inventory, a scratch ledger, and ansible-playbook
 runs that use the fake CLIs of tests/fakes.
 
-The test inventory is not a copy of the machine list: it is built from
+No helper here writes evidence: every ledger row in these tests comes from a
+playbook. The test inventory is not a copy of the machine list: it is built from
 `nix eval .#clan.inventory.machines` (the single source of truth) with the
 same groups and host variables the fleet.migration.clan inventory plugin
 makes (a group per tag, fleet_phase from phaseN), and every host reached
@@ -11,7 +12,6 @@ over the local connection.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import sys
@@ -86,31 +86,6 @@ def write_inventory(directory: Path, extra_hostvars: dict[str, dict] | None = No
     if not link.exists():
         link.symlink_to(REPO / "inventory" / "group_vars")
     return path
-
-
-def seed_stable(
-    ledger_path: Path, hosts: list[str], *, minutes_ago: float, checks_for, phase_of_host=None, gate_go: bool = False
-) -> None:
-    """Record, for each host, a deployment `minutes_ago` minutes back and
-    healthy checks from then until a minute ago (optionally its gate GO)."""
-    now = ledger_mod.utcnow()
-    with ledger_mod.Ledger(str(ledger_path)) as ledger:
-        for host in hosts:
-            phase = phase_of_host(host) if phase_of_host else None
-            ledger.record(
-                "deployment",
-                host,
-                "seed",
-                True,
-                phase=phase,
-                at=now - dt.timedelta(minutes=minutes_ago),
-                evidence={"changed": True, "generation_before": 1, "generation_after": 2},
-            )
-            for check in checks_for(host):
-                ledger.record("health", host, check, True, phase=phase, at=now - dt.timedelta(minutes=minutes_ago / 2))
-                ledger.record("health", host, check, True, phase=phase, at=now - dt.timedelta(minutes=1))
-            if gate_go:
-                ledger.record("gate", host, "gate", True, phase=phase, details="GO", at=now - dt.timedelta(minutes=1))
 
 
 def required_checks(host: str) -> list[str]:
