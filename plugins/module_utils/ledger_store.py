@@ -450,7 +450,8 @@ class Ledger:
     def hosts(self) -> list[str]:
         if self.conn is None:
             return []
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT host FROM events ORDER BY host")]
+        # Pseudo-hosts such as (fleet) and (controller) are not machines.
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT host FROM events WHERE host NOT LIKE '(%' ORDER BY host")]
 
     def integrity(self) -> str:
         if self.conn is None:

@@ -57,7 +57,8 @@ class Flow:
         self.fleet = LocalFleet(tmp / "standins", {h: listing[h] for h in self.hosts}).start()
         extra = {h: self.fleet.hostvars(h) | self._deploy_vars(h) for h in self.hosts}
         self.inventory = H.write_inventory(tmp / "inventory", extra_hostvars=extra)
-        H.fake_clan_state(tmp / "clan-state", [h for h in self.hosts if H.machines()[h].get("machineClass", "nixos") == "nixos"])
+        # Every machine has vars (a Mac needs its mesh address): the fake clan knows them all.
+        H.fake_clan_state(tmp / "clan-state", self.hosts)
         self._darwin_state()
         self.started: dict[int, float] = {}
 
