@@ -354,10 +354,31 @@ def cmd_plan(flags, _pos) -> int:
     return 2 if flags.get("detailed-exitcode") else 0
 
 
+def state_json(config: dict, values: dict) -> dict:
+    """internal/command/jsonstate/state.go: `show -json` without a file renders the current state."""
+    doc = read_state(config, values)
+    resources = []
+    for address, (rtype, name, index, attrs) in sorted(current(doc).items()):
+        entry = {"address": address, "mode": "managed", "type": rtype, "name": name,
+                 "provider_name": PROVIDERS.get(rtype.split("_", 1)[0], "registry.opentofu.org/hashicorp/null"),
+                 "schema_version": 0, "values": attrs, "sensitive_values": {}}
+        if index is not None:
+            entry["index"] = index
+        resources.append(entry)
+    shown = {"format_version": "1.0", "terraform_version": VERSION}
+    if resources:
+        shown["values"] = {"outputs": {}, "root_module": {"resources": resources}}
+    return shown
+
+
 def cmd_show(flags, pos) -> int:
-    if not flags.get("json") or not pos:
-        sys.stderr.write("the fake supports only `show -json PLANFILE`\n")
+    if not flags.get("json"):
+        sys.stderr.write("the fake supports only `show -json [PLANFILE]`\n")
         return 1
+    if not pos:
+        config = load_config()
+        out(json.dumps(state_json(config, variables(config, flags))))
+        return 0
     path = Path(pos[0])
     if not path.exists():
         raise error("Failed to read the given file as a state or plan file",

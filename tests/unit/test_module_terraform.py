@@ -210,12 +210,10 @@ def test_check_destroy_fails_on_any_delete(tf):
 
 def test_workspaces_are_created_and_selected(tf):
     tf.render({"cinnabar": "cx53"})
-    missing_dir = run_module("terraform", tf.args(workspace="gcp"), check_mode=True)
-    assert missing_dir["failed"] and "project_path %s is not a directory" % tf.project in missing_dir["msg"]
     tf.project.mkdir()
     check = run_module("terraform", tf.args(workspace="gcp"), check_mode=True)
-    assert check["changed"] and "workspace gcp does not exist yet; it would be created" in check["msg"]
-    assert not (tf.project / "terraform.tfstate.d" / "gcp").exists()
+    assert check["changed"] and check["workspace_created"] and check["plan"]["creates"] == 1
+    assert not (tf.project / "terraform.tfstate.d").exists(), "check mode created a workspace in the project"
     first = run_module("terraform", tf.args(workspace="gcp"))
     assert first["changed"] and first["workspace"] == "gcp"
     assert (tf.project / "terraform.tfstate.d" / "gcp" / "terraform.tfstate").exists()
@@ -353,3 +351,92 @@ def test_apply_failure_says_state_keeps_what_was_created(tf, tmp_path):
     assert "apply -input=false -no-color -auto-approve" in result["msg"] and "rate limited" in result["msg"]
     assert ("What to do: read the provider's error above; resources created before the failure are in the state, "
             "so rerun after fixing it") in result["msg"]
+
+
+# --- issue 8: the guard fails closed -----------------------------------------
+def snapshot(project):
+    """Every file of the project (relative path -> bytes), to prove nothing was written."""
+    return {str(p.relative_to(project)): p.read_bytes() for p in sorted(project.rglob("*")) if p.is_file()}
+
+
+def test_refused_plan_leaves_render_and_workspace_and_a_rerun_refuses_again(tf):
+    tf.render({"cinnabar": "cx53", "galena": "g2"})
+    run_module("terraform", tf.args(workspace="hetzner"))
+    before = snapshot(tf.project)
+    tf.render({"galena": "g2"})  # a render that would delete cinnabar
+    for attempt in (1, 2):
+        refused = run_module("terraform", tf.args(workspace="hetzner", protected_resources=["hcloud_server.cinnabar"]))
+        assert refused["failed"], "attempt %d was not refused" % attempt
+        assert refused["msg"].startswith("terraform: refusing a plan that destroys protected resource(s) "
+                                         "hcloud_server.cinnabar in %s. Nothing was written: the project keeps its "
+                                         "previous render and workspace." % tf.project)
+        assert snapshot(tf.project) == before, "attempt %d wrote into the project" % attempt
+    assert not any(c[1] == "apply" for c in tf.calls()[-6:])
+    # A plain rerun (no protected_resources given) still sees the old render's servers in state: nothing lost.
+    state = run_module("terraform", tf.args(workspace="hetzner", protected_resources=["hcloud_server.cinnabar"]),
+                       check_mode=True)
+    assert state["failed"] and "hcloud_server.cinnabar" in state["msg"]
+
+
+def test_refused_plan_in_a_new_workspace_creates_no_workspace(tf):
+    tf.render({"cinnabar": "cx53", "galena": "g2"})
+    run_module("terraform", tf.args())
+    tf.render({"galena": "g2"})
+    before = snapshot(tf.project)
+    refused = run_module("terraform", tf.args(check_destroy=True, workspace="default"))
+    assert refused["failed"] and "check_destroy is set and the plan deletes or replaces hcloud_server.cinnabar" \
+        in refused["msg"] and "nothing was written" in refused["msg"]
+    assert snapshot(tf.project) == before
+
+
+def test_protected_name_matching_no_resource_is_an_error_naming_it(tf):
+    tf.render({"cinnabar": "cx53"})
+    result = run_module("terraform", tf.args(protected_resources=["hcloud_server.cinnabar", "hcloud_server.cinabar"]))
+    assert result["failed"]
+    assert result["msg"] == (
+        "terraform: protected_resources hcloud_server.cinabar match no resource of the configuration or the state in "
+        "%s; expected each protected name to name a resource (known: hcloud_server.cinnabar), found none for "
+        "hcloud_server.cinabar. Nothing was written. Fix the name (for example hcloud_server.cinnabar) or remove it"
+        % tf.project)
+    assert not tf.project.exists(), "the project was created although the module refused"
+
+
+def test_check_mode_on_a_fresh_project_reports_and_writes_nothing(tf):
+    tf.render({"cinnabar": "cx53", "electrum": "cx53"})
+    result = run_module("terraform", tf.args(workspace="hetzner"), check_mode=True, diff=True)
+    assert not result["failed"], result.get("msg")
+    assert result["changed"] is True and result["plan"]["creates"] == 2 and result["workspace_created"] is True
+    assert result["diff"]["after"] == "hcloud_server.cinnabar: create\nhcloud_server.electrum: create\n"
+    assert result["running"] == [] and result["billable"] == {}
+    assert not tf.project.exists(), "check mode created the project directory"
+    assert not any(c[1] in ("apply", "destroy") for c in tf.calls())
+
+
+def test_planned_state_writes_nothing_into_an_existing_project(tf):
+    tf.render({"cinnabar": "cx53"})
+    run_module("terraform", tf.args())
+    before = snapshot(tf.project)
+    tf.render({"cinnabar": "cx53", "electrum": "cx53"})
+    planned = run_module("terraform", tf.args(state="planned"))
+    assert planned["changed"] and planned["config_changed"] and planned["plan"]["creates"] == 1
+    assert snapshot(tf.project) == before
+
+
+def test_running_machines_and_billable_come_from_the_state(tf):
+    tf.render({"cinnabar": "cx53", "electrum": "cx33"})
+    applied = run_module("terraform", tf.args())
+    assert applied["running"] == [
+        {"node": "cinnabar", "address": "hcloud_server.cinnabar", "type": "hcloud_server", "machine_type": "cx53",
+         "accelerators": []},
+        {"node": "electrum", "address": "hcloud_server.electrum", "type": "hcloud_server", "machine_type": "cx33",
+         "accelerators": []}]
+    assert applied["billable"] == {"cinnabar": ["hcloud_server.cinnabar"], "electrum": ["hcloud_server.electrum"]}
+    assert ["tofu", "show", "-json", "-no-color"] in tf.calls()
+
+
+def test_documentation_declares_attributes():
+    import yaml
+    from ansible_collections.fleet.migration.plugins.modules import terraform
+    attributes = yaml.safe_load(terraform.DOCUMENTATION)["attributes"]
+    assert attributes["check_mode"]["support"] == "full" and attributes["diff_mode"]["support"] == "full"
+    assert attributes["platform"]["platforms"] == "posix"
