@@ -23,7 +23,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 
 SCHEMA_VERSION = 1
-KINDS = ("deployment", "health", "gate", "problem")
+KINDS = ("deployment", "health", "gate", "problem", "provision", "toggle")
 # The embedded default, relative to the working directory (the repository root
 # for scripts/ci-phase and the tests). Playbooks pass an explicit path built
 # from the group var fleet_ledger_path; FLEET_LEDGER_PATH overrides both.
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS ledger_meta (
 CREATE TABLE IF NOT EXISTS events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     recorded_at TEXT    NOT NULL,             -- ISO 8601, UTC, e.g. 2026-11-25T20:00:00.000000+00:00
-    kind        TEXT    NOT NULL CHECK (kind IN ('deployment', 'health', 'gate', 'problem')),
+    kind        TEXT    NOT NULL CHECK (kind IN ('deployment', 'health', 'gate', 'problem', 'provision', 'toggle')),
     host        TEXT    NOT NULL CHECK (host <> ''),
     phase       INTEGER,
     check_name  TEXT    NOT NULL CHECK (check_name <> ''),

@@ -36,7 +36,7 @@ options:
         C(problem) with the same O(host) and O(check) and O(ok=true) closes it.
     type: str
     required: true
-    choices: [deployment, health, gate, problem]
+    choices: [deployment, health, gate, problem, provision, toggle]
   host:
     description: Inventory name of the host the evidence is about.
     type: str
