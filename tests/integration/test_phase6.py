@@ -163,8 +163,11 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
     # Provision: only phase 6's machines, from the real render; phase 1's are not created by phase 6.
     gcp, hetzner = tofu_state(env, "gcp"), tofu_state(env, "hetzner")
     assert set(hetzner) == {"hcloud_server.electrum", "hcloud_firewall.fleet-public", "hcloud_ssh_key.fleet-admin"}
+    # The shared resources come with the first node: a GCP node without the firewall rules is unreachable.
     assert {"google_compute_instance.galena", "google_compute_instance.scheelite", "google_compute_address.galena",
-            "google_compute_address.scheelite", "google_compute_network.fleet"} <= set(gcp)
+            "google_compute_address.scheelite", "google_compute_network.fleet",
+            "google_compute_firewall.fleet-public-tcp-ssh", "google_compute_firewall.fleet-public-udp-zerotier"} \
+        == set(gcp)
     assert "google_compute_instance.orb-nixos" not in gcp
     assert gcp["google_compute_instance.scheelite"]["guest_accelerator"] == [{"count": 1, "type": "nvidia-tesla-t4"}]
     # The state on disk is encrypted, as terranix's enforced encryption block demands.
@@ -188,7 +191,8 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
                   (env["tmp"] / "clan-state" / "calls.jsonl").read_text().splitlines()]
     assert sum(1 for c in clan_calls if c[1:3] == ["machines", "install"]) == 3
     # Deploy, verify (the real mesh_verify role), gate.
-    assert {e.host for e in events(env, kind="deployment") if e.ok} == {"electrum", "galena", "scheelite"}
+    assert {e.host for e in events(env, kind="deployment") if e.ok and e.phase == 6} == {"electrum", "galena",
+                                                                                          "scheelite"}
     health = [e for e in events(env, kind="health") if e.check == "mesh_verify"]
     assert {e.host for e in health if e.ok} == {"electrum", "galena", "scheelite"}, text[-3000:]
     gates = [e for e in events(env, kind="gate", phase=6) if e.check == "gate"]
@@ -251,7 +255,8 @@ def test_phase_run_refuses_to_destroy_a_node_switched_on_earlier(env):
     seed_phase5_go(env)
     before = (env["tofu"] / "gcp" / "terraform.tfstate").read_text()
     # A phase run that forgets galena's flag would render it off: it must refuse, not destroy.
-    res = run(env, "phase6.yml", *enabled(galena=False, scheelite=True), "--skip-tags", "install,deploy,verify,gate")
+    # provision-steps.yml as phase 1 would import it: no "every node on" requirement.
+    res = run(env, "provision-steps.yml", "-e", "fleet_phase_number=6", *enabled(galena=False))
     text = out(res)
     assert res.returncode != 0
     assert ("galena: provision: expected a plan that deletes and replaces nothing (a phase run only creates and "
@@ -281,7 +286,7 @@ def test_real_flake_disabled_node_renders_nothing_billable_enabled_renders_accel
     import tofu_plan
 
     def render(flags: str) -> dict:
-        return nixsupport.eval_json("lib.terranix", apply=f'f: f {{ cloud = "{cloud}"; enabled = {flags}; }}')
+        return nixsupport.nix_eval("lib.terranix", apply=f'f: f {{ cloud = "{cloud}"; enabled = {flags}; }}')
 
     off = render("{ scheelite = false; galena = false; }")
     on = render("{ scheelite = true; }")

@@ -440,3 +440,108 @@ def test_documentation_declares_attributes():
     attributes = yaml.safe_load(terraform.DOCUMENTATION)["attributes"]
     assert attributes["check_mode"]["support"] == "full" and attributes["diff_mode"]["support"] == "full"
     assert attributes["platform"]["platforms"] == "posix"
+
+
+# --- the contract fake over the real terranix render ---------------------------------------------------
+REAL_VARS = {"state_passphrase": PASSPHRASE, "hcloud_token": "t" * 20, "admin_ssh_public_key": "ssh-ed25519 AAAA x"}
+
+
+@pytest.fixture
+def real(tmp_path, monkeypatch):
+    """A project holding the real `.#terranix.hetzner` render, and a way to run the fake tofu in it."""
+    import os
+    import subprocess
+
+    from support import nix as nixsupport
+    if not nixsupport.have_nix():
+        pytest.skip("nix is not on PATH: run scripts/setup")
+    render = nixsupport.nix_eval("terranix.hetzner")
+    project = tmp_path / "real"
+    project.mkdir()
+    (project / "config.tf.json").write_text(json.dumps(render))
+    state = tmp_path / "state"
+    bindir = install(tmp_path / "bin")
+
+    def tofu(*argv, env=None):
+        environ = dict(os.environ, PATH=path_with(bindir), FAKE_TOFU_STATE=str(state),
+                       **{"TF_VAR_%s" % k: v for k, v in REAL_VARS.items()})
+        environ.update(env or {})
+        return subprocess.run(["tofu", *argv], cwd=project, env=environ, capture_output=True, text=True, check=False)
+
+    return dict(project=project, render=render, tofu=tofu, state=state)
+
+
+@pytest.mark.nix
+def test_fake_plan_exit_codes_follow_detailed_exitcode_on_the_real_render(real):
+    tofu = real["tofu"]
+    assert tofu("init", "-input=false").returncode == 0
+    changes = tofu("plan", "-input=false", "-detailed-exitcode", "-out=p.tfplan")
+    assert changes.returncode == 2, changes.stderr
+    assert "Plan: 4 to add, 0 to change, 0 to destroy." in changes.stdout  # firewall, ssh key, cinnabar, electrum
+    assert tofu("plan", "-input=false", "-out=p2.tfplan").returncode == 0, "without -detailed-exitcode: 0"
+    shown = json.loads(tofu("show", "-json", "p.tfplan").stdout)
+    assert shown["format_version"] == "1.2"
+    server = next(c for c in shown["resource_changes"] if c["address"] == "hcloud_server.electrum")
+    assert server["change"]["actions"] == ["create"] and server["change"]["after_unknown"]["ssh_keys"] == [True]
+    assert tofu("apply", "-input=false", "-auto-approve", "p.tfplan").returncode == 0
+    none = tofu("plan", "-input=false", "-detailed-exitcode")
+    assert none.returncode == 0 and "No changes." in none.stdout
+    missing = tofu("plan", "-input=false", "-detailed-exitcode", env={"TF_VAR_hcloud_token": ""})
+    assert missing.returncode == 1 and 'input variable "hcloud_token" is not set' in missing.stderr
+
+
+@pytest.mark.nix
+def test_fake_applies_references_encrypts_state_and_plan_and_resolves_outputs(real):
+    tofu = real["tofu"]
+    tofu("init")
+    assert tofu("plan", "-out=p.tfplan").returncode == 0
+    assert "encrypted_data" in (real["project"] / "p.tfplan").read_text(), "plan.enforced: the plan is encrypted"
+    assert tofu("apply", "-auto-approve", "p.tfplan").returncode == 0
+    assert "encrypted_data" in (real["project"] / "terraform.tfstate").read_text()
+    state = {r["address"]: r["values"] for r in
+             json.loads(tofu("show", "-json").stdout)["values"]["root_module"]["resources"]}
+    assert state["hcloud_server.electrum"]["firewall_ids"] == [state["hcloud_firewall.fleet-public"]["id"]]
+    outputs = json.loads(tofu("output", "-json").stdout)
+    assert outputs["electrum"]["value"]["ipv4"] == state["hcloud_server.electrum"]["ipv4_address"]
+    wrong = tofu("plan", env={"TF_VAR_state_passphrase": "another-passphrase-of-length"})
+    assert wrong.returncode == 1 and "decryption failed for all provided methods" in wrong.stderr
+
+
+@pytest.mark.nix
+def test_fake_refuses_what_real_tofu_refuses(real):
+    tofu = real["tofu"]
+    tofu("init")
+    short = tofu("plan", env={"TF_VAR_state_passphrase": "short"})
+    assert short.returncode == 1 and "passphrase is too short (minimum 16 characters)" in short.stderr
+    (real["project"] / "terraform.tfstate").write_text(json.dumps(
+        {"version": 4, "serial": 1, "lineage": "x", "resources": [], "outputs": {}}))
+    plain = tofu("plan")
+    assert plain.returncode == 1 and "encountered unencrypted payload without unencrypted method configured" \
+        in plain.stderr
+    (real["project"] / "terraform.tfstate").unlink()
+    (real["project"] / ".terraform.tfstate.lock.info").write_text(json.dumps({"ID": "abc", "Operation": "OperationTypeApply"}))
+    locked = tofu("plan")
+    assert locked.returncode == 1 and "Error acquiring the state lock" in locked.stderr and "abc" in locked.stderr
+    assert tofu("plan", "-lock=false").returncode == 0
+    (real["project"] / ".terraform.tfstate.lock.info").unlink()
+    assert tofu("apply", "-auto-approve").returncode == 0
+    destroy = tofu("plan", "-destroy")
+    assert destroy.returncode == 1 and "Resource hcloud_server.cinnabar has lifecycle.prevent_destroy set" \
+        in destroy.stderr, "terranix renders prevent_destroy for the ZeroTier controller"
+
+
+@pytest.mark.nix
+def test_fake_apply_failure_keeps_what_was_created(real):
+    tofu = real["tofu"]
+    tofu("init")
+    real["state"].mkdir(exist_ok=True)
+    (real["state"] / "faults.json").write_text(json.dumps(
+        {"apply_error": {"address": "hcloud_server.electrum", "message": "server type cx53 unavailable in fsn1"}}))
+    failed = tofu("apply", "-auto-approve")
+    assert failed.returncode == 1 and "creating hcloud_server.electrum" in failed.stderr
+    assert "server type cx53 unavailable in fsn1" in failed.stderr
+    (real["state"] / "faults.json").unlink()
+    kept = {r["address"] for r in json.loads(tofu("show", "-json").stdout)["values"]["root_module"]["resources"]}
+    assert "hcloud_firewall.fleet-public" in kept and "hcloud_server.electrum" not in kept
+    again = tofu("plan", "-detailed-exitcode")
+    assert again.returncode == 2 and "hcloud_server.electrum will be created" in again.stdout
