@@ -49,7 +49,7 @@ options:
     choices: [planned, present, absent]
     default: present
   plan_file:
-    description: Where to keep the plan; by default a file inside O(project_path)/.terraform that is removed afterwards.
+    description: Where to keep the plan; by default a file in the scratch copy, removed afterwards.
     type: path
   targets:
     description: Resource addresses for C(-target).
@@ -516,7 +516,8 @@ def run_module() -> None:
     scratch = tempfile.mkdtemp(prefix="fleet-tofu-")
     tofu = Tofu(module, runner, scratch)
     result["command"] = tofu.commands
-    plan_file = params["plan_file"] or os.path.join(scratch, ".terraform", "fleet-migration.tfplan")
+    # Outside .terraform, so that installing the scratch .terraform never leaves a plan in the project.
+    plan_file = params["plan_file"] or os.path.join(scratch, "fleet-migration.tfplan")
     try:
         scratch_copy(project, scratch)
         protected = list(params["protected_resources"])

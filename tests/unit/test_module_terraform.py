@@ -432,6 +432,7 @@ def test_running_machines_and_billable_come_from_the_state(tf):
          "accelerators": []}]
     assert applied["billable"] == {"cinnabar": ["hcloud_server.cinnabar"], "electrum": ["hcloud_server.electrum"]}
     assert ["tofu", "show", "-json", "-no-color"] in tf.calls()
+    assert not list(tf.project.rglob("*.tfplan")), "the scratch plan was left in the project"
 
 
 def test_documentation_declares_attributes():
@@ -466,6 +467,7 @@ def real(tmp_path, monkeypatch):
         environ = dict(os.environ, PATH=path_with(bindir), FAKE_TOFU_STATE=str(state),
                        **{"TF_VAR_%s" % k: v for k, v in REAL_VARS.items()})
         environ.update(env or {})
+        environ = {k: v for k, v in environ.items() if v is not None}
         return subprocess.run(["tofu", *argv], cwd=project, env=environ, capture_output=True, text=True, check=False)
 
     return dict(project=project, render=render, tofu=tofu, state=state)
@@ -486,7 +488,7 @@ def test_fake_plan_exit_codes_follow_detailed_exitcode_on_the_real_render(real):
     assert tofu("apply", "-input=false", "-auto-approve", "p.tfplan").returncode == 0
     none = tofu("plan", "-input=false", "-detailed-exitcode")
     assert none.returncode == 0 and "No changes." in none.stdout
-    missing = tofu("plan", "-input=false", "-detailed-exitcode", env={"TF_VAR_hcloud_token": ""})
+    missing = tofu("plan", "-input=false", "-detailed-exitcode", env={"TF_VAR_hcloud_token": None})
     assert missing.returncode == 1 and 'input variable "hcloud_token" is not set' in missing.stderr
 
 
