@@ -179,9 +179,8 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
     assert "hetzner: running after this run: electrum cx53 no accelerator" in text
     provision = {e.host: e for e in events(env, kind="provision") if e.check == "provision"}
     assert set(provision) == {"electrum", "galena", "scheelite"} and all(e.ok for e in provision.values())
-    assert provision["scheelite"]["evidence"]["running"][0]["machine_type"] == "n1-standard-8" \
-        if isinstance(provision["scheelite"], dict) else \
-        provision["scheelite"].evidence["running"][0]["machine_type"] == "n1-standard-8"
+    assert provision["scheelite"].evidence["running"][0]["machine_type"] == "n1-standard-8"
+    assert provision["scheelite"].evidence["enabled"] is True
     # Install: each machine positively ran no NixOS, so clan installed it and it came back.
     installs = {e.host: e for e in events(env, kind="provision") if e.check == "install"}
     assert set(installs) == {"electrum", "galena", "scheelite"}
@@ -193,7 +192,7 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
     # Deploy, verify (the real mesh_verify role), gate.
     assert {e.host for e in events(env, kind="deployment") if e.ok and e.phase == 6} == {"electrum", "galena",
                                                                                           "scheelite"}
-    health = [e for e in events(env, kind="health") if e.check == "mesh_verify"]
+    health = [e for e in events(env, kind="health") if e.check == "mesh_verify" and e.phase == 6]
     assert {e.host for e in health if e.ok} == {"electrum", "galena", "scheelite"}, text[-3000:]
     gates = [e for e in events(env, kind="gate", phase=6) if e.check == "gate"]
     assert {e.host for e in gates} == {"electrum", "galena", "scheelite"}
