@@ -65,11 +65,83 @@ def protected_hits(addresses: list[str], patterns: list[str]) -> list[str]:
     """Addresses matching any protected pattern (exact address, address without index, or shell glob)."""
     hits = []
     for address in addresses:
-        for pattern in patterns:
-            if address == pattern or _base_address(address) == pattern or fnmatch.fnmatchcase(address, pattern):
-                hits.append(address)
-                break
+        if any(_matches(address, pattern) for pattern in patterns):
+            hits.append(address)
     return hits
+
+
+def _matches(address: str, pattern: str) -> bool:
+    return address == pattern or _base_address(address) == pattern or fnmatch.fnmatchcase(address, pattern)
+
+
+def unmatched_patterns(patterns: list[str], addresses: list[str]) -> list[str]:
+    """Protected names that match none of `addresses`: a typo there would protect nothing, so it is an error."""
+    return [p for p in patterns if not any(_matches(a, p) for a in addresses)]
+
+
+def config_addresses(doc: dict) -> list[str]:
+    """`type.name` of every managed resource of a .tf.json document (count/for_each instances unexpanded)."""
+    found = []
+    for resource in _blocks(doc.get("resource")):
+        for rtype, named in resource.items():
+            for name in (named or {}):
+                found.append("%s.%s" % (rtype, name))
+    return found
+
+
+def plan_addresses(plan: dict) -> list[str]:
+    """Every resource instance a `show -json` plan knows: its resource_changes (no-ops included) and prior state."""
+    found = [c.get("address") for c in plan.get("resource_changes") or [] if c.get("address")]
+    prior = ((plan.get("prior_state") or {}).get("values") or {}).get("root_module") or {}
+    found += [r.get("address") for r in _state_resources(prior) if r.get("address")]
+    return found
+
+
+def _state_resources(module: dict) -> list[dict]:
+    """Resources of a jsonstate module (internal/command/jsonstate/state.go), child modules included."""
+    resources = [r for r in module.get("resources") or [] if r.get("mode", "managed") == "managed"]
+    for child in module.get("child_modules") or []:
+        resources += _state_resources(child)
+    return resources
+
+
+# What costs money while it exists, per provider type, and where its size is. Disks are inside
+# google_compute_instance.boot_disk; static addresses are billed while reserved.
+COMPUTE_TYPES = {"google_compute_instance": "machine_type", "hcloud_server": "server_type"}
+BILLABLE_TYPES = set(COMPUTE_TYPES) | {"google_compute_address", "google_compute_disk", "hcloud_primary_ip",
+                                       "hcloud_volume", "hcloud_floating_ip"}
+
+
+def _node_of(resource: dict) -> str:
+    values = resource.get("values") or {}
+    labels = values.get("labels") or {}
+    return labels.get("clan-machine") or values.get("name") or resource.get("name") or ""
+
+
+def running_machines(state: dict) -> list[dict]:
+    """Machines in a `show -json` state: node, address, machine type and accelerators, sorted by node."""
+    root = (state.get("values") or {}).get("root_module") or {}
+    machines = []
+    for res in _state_resources(root):
+        size_key = COMPUTE_TYPES.get(res.get("type"))
+        if not size_key:
+            continue
+        values = res.get("values") or {}
+        accelerators = [dict(type=a.get("type"), count=a.get("count", 1))
+                        for a in values.get("guest_accelerator") or [] if isinstance(a, dict)]
+        machines.append(dict(node=_node_of(res), address=res.get("address"), type=res.get("type"),
+                             machine_type=values.get(size_key), accelerators=accelerators))
+    return sorted(machines, key=lambda m: (m["node"], m["address"]))
+
+
+def billable_resources(state: dict) -> dict:
+    """{node: [addresses]} of the billable resources in a `show -json` state."""
+    root = (state.get("values") or {}).get("root_module") or {}
+    found: dict = {}
+    for res in _state_resources(root):
+        if res.get("type") in BILLABLE_TYPES:
+            found.setdefault(_node_of(res), []).append(res.get("address"))
+    return {node: sorted(addresses) for node, addresses in sorted(found.items())}
 
 
 def prevent_destroy_addresses(config_path: str) -> list[str]:

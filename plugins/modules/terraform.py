@@ -18,7 +18,13 @@ description:
   - Refuses to apply or destroy when state encryption is not configured (O(require_state_encryption)).
     It accepts a C(terraform.encryption) block with C(state.enforced = true), C(TF_ENCRYPTION), or an encrypting backend.
   - Refuses any plan that deletes or replaces a resource matching O(protected_resources), unless
-    O(force_destroy_protected=true).
+    O(force_destroy_protected=true). A protected name that matches no resource of the configuration or the state is
+    an error, because a misspelt name would protect nothing.
+  - Fails closed. Every plan is made in a scratch copy of O(project_path). Nothing is written into the project
+    (render, lock file, C(.terraform), workspace) until the encryption and protection checks have passed, so a
+    refused plan leaves the previous render and workspace as they were and a plain rerun refuses again.
+  - Reports the machines running after the run (RV(running)) and the billable resources per node (RV(billable)),
+    read from the state with C(show -json).
 version_added: "0.1.0"
 author:
   - Fleet migration control plane maintainers (@cameronraysmith)
@@ -30,7 +36,8 @@ options:
   config_json:
     description:
       - Path of the terranix output (C(nix eval --json .#terranix.<cloud>) written to a file).
-      - It is copied to C(<project_path>/config.tf.json) when it differs. In check mode the previous file is restored after planning.
+      - It is planned in a scratch copy of the project and copied to C(<project_path>/config.tf.json) only once the
+        plan has passed every check and is about to be applied. O(state=planned) and check mode never copy it.
     type: path
   binary:
     description: The OpenTofu or Terraform executable.
@@ -42,7 +49,7 @@ options:
     choices: [planned, present, absent]
     default: present
   plan_file:
-    description: Where to keep the plan; by default a file inside O(project_path)/.terraform that is removed afterwards.
+    description: Where to keep the plan; by default a file in the scratch copy, removed afterwards.
     type: path
   targets:
     description: Resource addresses for C(-target).
@@ -69,7 +76,7 @@ options:
     type: dict
     default: {}
   workspace:
-    description: Workspace to select; created when missing (not in check mode).
+    description: Workspace to select; created when missing (in check mode and O(state=planned) only in the scratch copy).
     type: str
     default: default
   backend_config:
@@ -137,6 +144,17 @@ options:
         C(environment) keyword instead.
     type: dict
     default: {}
+attributes:
+  check_mode:
+    description: Plans in a scratch copy and reports the plan; nothing changes on disk or in the tofu workspaces.
+    support: full
+  diff_mode:
+    description: The diff lists each changing resource address with its action.
+    support: full
+  platform:
+    description: Runs on the controller (or wherever the binary and the project are).
+    support: full
+    platforms: posix
 notes:
   - Supports check mode (plan only) and diff mode (the plan summary before and after).
   - Exit codes follow C(-detailed-exitcode). 0 means no changes, 1 an error, 2 changes present.
@@ -220,8 +238,24 @@ outputs:
   returned: when applied
   type: dict
 config_changed:
-  description: Whether O(config_json) differed from the project's config.tf.json.
+  description: Whether O(config_json) differed from the project's config.tf.json (it is installed only when applying).
   returned: when config_json is set
+  type: bool
+running:
+  description: Compute resources in the state after the run, with machine type and accelerators (the cost).
+  returned: when a plan ran
+  type: list
+  elements: dict
+  sample: [{"node": "scheelite", "address": "google_compute_instance.scheelite", "type": "google_compute_instance",
+            "machine_type": "n1-standard-8", "accelerators": [{"type": "nvidia-tesla-t4", "count": 1}]}]
+billable:
+  description: Billable resource addresses in the state after the run, per node (C(labels.clan-machine) or name).
+  returned: when a plan ran
+  type: dict
+  sample: {"scheelite": ["google_compute_address.scheelite", "google_compute_instance.scheelite"]}
+workspace_created:
+  description: Whether the workspace did not exist yet (it is created in the project only when applying).
+  returned: when the workspace was missing
   type: bool
 protected_resources:
   description: The protected addresses in force, O(protected_resources) plus prevent_destroy resources of the previous config.
@@ -243,6 +277,7 @@ import filecmp
 import json
 import os
 import shutil
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
@@ -253,16 +288,22 @@ from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     runner_for,
 )
 from ansible_collections.fleet.migration.plugins.module_utils.tofu_plan import (
+    billable_resources,
+    config_addresses,
     destroys,
     encryption_status,
+    plan_addresses,
     prevent_destroy_addresses,
     protected_hits,
+    running_machines,
     summarize,
+    unmatched_patterns,
 )
 
 # plan -detailed-exitcode: 0 = no changes, 1 = error, 2 = changes present.
 NO_CHANGES = 0
 CHANGES = 2
+CONFIG_NAME = "config.tf.json"
 
 
 def var_value(value) -> str:
@@ -271,15 +312,18 @@ def var_value(value) -> str:
 
 
 class Tofu:
-    def __init__(self, module: AnsibleModule, runner) -> None:
+    """Runs the binary in `workdir`: the scratch copy while planning, the project once the plan is accepted."""
+
+    def __init__(self, module: AnsibleModule, runner, workdir: str) -> None:
         self.module = module
         self.runner = runner
+        self.workdir = workdir
         self.commands: list[str] = []
         self.initialized = False
 
     def run(self, words: list[str], ok_rcs=(0,), hint: str = ""):
         params = self.module.params
-        result = self.runner.run([params["binary"]] + words, ok_rcs=ok_rcs, cwd=params["project_path"], hint=hint)
+        result = self.runner.run([params["binary"]] + words, ok_rcs=ok_rcs, cwd=self.workdir, hint=hint)
         self.commands.append(result.cmd)
         return result
 
@@ -292,7 +336,7 @@ class Tofu:
 
     def init(self, force: bool = False) -> None:
         params = self.module.params
-        if os.path.isdir(os.path.join(params["project_path"], ".terraform")) and not (
+        if os.path.isdir(os.path.join(self.workdir, ".terraform")) and not (
                 force or params["force_init"] or params["init_reconfigure"] or params["provider_upgrade"]):
             return
         words = ["init", "-input=false", "-no-color"]
@@ -340,9 +384,11 @@ class Tofu:
         self.init(force=True)
         return self.run(words, ok_rcs=(NO_CHANGES, CHANGES), hint=hint)
 
-    def show(self, plan_file: str) -> dict:
-        result = self.run(["show", "-json", "-no-color", plan_file])
-        return parse_json(result, "the JSON plan of `show -json`")
+    def show(self, plan_file: str | None = None) -> dict:
+        """`show -json PLANFILE` (the plan) or `show -json` (the current state)."""
+        words = ["show", "-json", "-no-color"] + ([plan_file] if plan_file else [])
+        result = self.run(words)
+        return parse_json(result, "the JSON %s of `show -json`" % ("plan" if plan_file else "state"))
 
     def apply(self, plan_file: str):
         params = self.module.params
@@ -358,35 +404,69 @@ class Tofu:
         return {name: (REDACTED if spec.get("sensitive") else spec.get("value")) for name, spec in outputs.items()}
 
 
-def place_config(module: AnsibleModule) -> tuple[bool, str | None]:
-    """Copy config_json to project_path/config.tf.json; return (changed, backup path for check mode)."""
+def read_render(module: AnsibleModule) -> dict:
+    """The terranix output named by config_json, checked to be JSON; nothing is written."""
     source = module.params["config_json"]
     if not os.path.isfile(source):
         module.fail_json(msg="terraform: config_json %s does not exist; render it first, e.g. `nix eval --json "
                              ".#terranix.<cloud> > %s`" % (source, source))
     try:
         with open(source, encoding="utf-8") as handle:
-            json.load(handle)
+            return json.load(handle)
     except ValueError as exc:
         module.fail_json(msg="terraform: config_json %s is not JSON (%s); it must be the terranix output of "
                              "`nix eval --json`" % (source, exc))
-    target = os.path.join(module.params["project_path"], "config.tf.json")
-    if os.path.exists(target) and filecmp.cmp(source, target, shallow=False):
-        return False, None
-    backup = None
-    if module.check_mode and os.path.exists(target):
-        backup = target + ".check-mode-backup"
-        shutil.copy2(target, backup)
-    shutil.copyfile(source, target)
-    return True, backup
+    return {}
 
 
-def restore_config(module: AnsibleModule, backup: str | None, created: bool) -> None:
-    target = os.path.join(module.params["project_path"], "config.tf.json")
-    if backup:
-        os.replace(backup, target)
-    elif created and os.path.exists(target):
-        os.remove(target)
+def scratch_copy(project: str, scratch: str) -> None:
+    """Copy the project (config, .terraform, lock file, state) into `scratch`, where the plan is made.
+
+    Planning in a copy is what makes the guard hold: a refused plan leaves the project's render,
+    workspace selection and state exactly as they were, so a plain rerun refuses again.
+    """
+    if not os.path.isdir(project):
+        return
+    for name in os.listdir(project):
+        source, target = os.path.join(project, name), os.path.join(scratch, name)
+        if os.path.isdir(source) and not os.path.islink(source):
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target, follow_symlinks=False)
+
+
+def install(scratch: str, project: str, workspace: str) -> bool:
+    """After the checks passed: put the new render, init results and workspace into the project.
+
+    States are never copied back: planning does not change them, and the project's own state is
+    the one `apply` must move forward. Returns whether config.tf.json changed.
+    """
+    os.makedirs(project, exist_ok=True)
+    new_config, old_config = os.path.join(scratch, CONFIG_NAME), os.path.join(project, CONFIG_NAME)
+    changed = False
+    if os.path.exists(new_config) and not (os.path.exists(old_config)
+                                           and filecmp.cmp(new_config, old_config, shallow=False)):
+        shutil.copyfile(new_config, old_config + ".tmp")
+        os.replace(old_config + ".tmp", old_config)
+        changed = True
+    lock = os.path.join(scratch, ".terraform.lock.hcl")
+    if os.path.exists(lock):
+        shutil.copy2(lock, os.path.join(project, ".terraform.lock.hcl"))
+    dot = os.path.join(scratch, ".terraform")
+    if os.path.isdir(dot):
+        shutil.copytree(dot, os.path.join(project, ".terraform"), symlinks=True, dirs_exist_ok=True)
+    if workspace != "default":
+        os.makedirs(os.path.join(project, "terraform.tfstate.d", workspace), exist_ok=True)
+    return changed
+
+
+def config_differs(module: AnsibleModule) -> bool:
+    target = os.path.join(module.params["project_path"], CONFIG_NAME)
+    return not (os.path.exists(target) and filecmp.cmp(module.params["config_json"], target, shallow=False))
+
+
+def refuse(module: AnsibleModule, result: dict, msg: str) -> None:
+    module.fail_json(msg=msg, **result)
 
 
 def run_module() -> None:
@@ -421,84 +501,96 @@ def run_module() -> None:
     )
     params = module.params
     project = params["project_path"]
-    if not os.path.isdir(project):
-        if params["config_json"] and not module.check_mode:
-            os.makedirs(project)
-        else:
-            module.fail_json(msg="terraform: project_path %s is not a directory; create it or pass config_json so the "
-                                 "module creates it" % project)
+    fresh = not os.path.isdir(project)
+    if fresh and not params["config_json"]:
+        module.fail_json(msg="terraform: project_path %s is not a directory; create it or pass config_json so the "
+                             "module creates it" % project)
+    render = read_render(module) if params["config_json"] else None
     # Sensitive variables travel as TF_VAR_* so they never show up in argv (ps, `command`, error messages).
     tf_vars = {"TF_VAR_%s" % name: var_value(value) for name, value in params["sensitive_variables"].items()}
     secrets = ([str(v) for v in params["environment"].values()] + [str(v) for v in params["backend_config"].values()]
                + list(tf_vars.values()))
     runner = runner_for(module, env=dict({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}, **tf_vars), secrets=secrets)
-    tofu = Tofu(module, runner)
-    result = dict(changed=False, workspace=params["workspace"], command=tofu.commands)
-    backup, config_created = None, False
-    own_plan = params["plan_file"] is None
-    plan_file = params["plan_file"] or os.path.join(project, ".terraform", "fleet-migration.tfplan")
+    applying = params["state"] != "planned" and not module.check_mode
+    result = dict(changed=False, workspace=params["workspace"])
+    scratch = tempfile.mkdtemp(prefix="fleet-tofu-")
+    tofu = Tofu(module, runner, scratch)
+    result["command"] = tofu.commands
+    # Outside .terraform, so that installing the scratch .terraform never leaves a plan in the project.
+    plan_file = params["plan_file"] or os.path.join(scratch, "fleet-migration.tfplan")
     try:
+        scratch_copy(project, scratch)
         protected = list(params["protected_resources"])
-        if params["config_json"]:
-            previous = os.path.join(project, "config.tf.json")
-            protected += [a for a in prevent_destroy_addresses(previous) if a not in protected]
+        if render is not None:
+            # prevent_destroy of the render being replaced: a new render that drops such a resource entirely
+            # would otherwise destroy it, because tofu no longer sees the lifecycle block.
+            protected += [a for a in prevent_destroy_addresses(os.path.join(project, CONFIG_NAME))
+                          if a not in protected]
             result["protected_resources"] = protected
-            had_config = os.path.exists(previous)
-            result["config_changed"], backup = place_config(module)
-            config_created = result["config_changed"] and not had_config
-        env = runner.environment()
-        ok, found = encryption_status(project, env, params["backend_config"])
+            result["config_changed"] = config_differs(module)
+            shutil.copyfile(params["config_json"], os.path.join(scratch, CONFIG_NAME))
+        ok, found = encryption_status(scratch, runner.environment(), params["backend_config"])
         result["encryption"] = found if ok else "none: " + found
-        if params["require_state_encryption"] and params["state"] != "planned" and not module.check_mode and not ok:
-            module.fail_json(msg="terraform: refusing to %s in %s because state encryption is not configured (found: %s). "
-                                 "Expected a terraform.encryption block with state = { method = ..., enforced = true } "
-                                 "(modules/terranix/encryption.nix renders one), TF_ENCRYPTION, or an encrypting "
-                                 "backend (s3 encrypt = true, gcs kms_encryption_key). Add one, or set "
-                                 "require_state_encryption: false for a throwaway project"
-                                 % ("destroy" if params["state"] == "absent" else "apply", project, found), **result)
+        if params["require_state_encryption"] and applying and not ok:
+            refuse(module, result, "terraform: refusing to %s in %s because state encryption is not configured "
+                   "(found: %s). Expected a terraform.encryption block with state = { method = ..., enforced = true } "
+                   "(modules/terranix/encryption.nix renders one), TF_ENCRYPTION, or an encrypting backend (s3 "
+                   "encrypt = true, gcs kms_encryption_key). Add one, or set require_state_encryption: false for a "
+                   "throwaway project" % ("destroy" if params["state"] == "absent" else "apply", project, found))
         tofu.init()
         selected, names = tofu.workspaces()
         if selected != params["workspace"]:
             if params["workspace"] in names:
                 tofu.run(["workspace", "select", params["workspace"]])
-            elif module.check_mode:
-                result.update(changed=True, msg="workspace %s does not exist yet; it would be created, so there is "
-                              "no state to plan against" % params["workspace"])
-                module.exit_json(**result)
             else:
+                # Created in the scratch copy only; the project gets it once the plan has been accepted.
+                result["workspace_created"] = True
                 tofu.run(["workspace", "new", params["workspace"]])
         os.makedirs(os.path.dirname(os.path.abspath(plan_file)), exist_ok=True)
         planned = tofu.plan(plan_file, destroy=params["state"] == "absent")
         result["stdout"] = planned.stdout
-        summary = summarize(tofu.show(plan_file))
+        shown = tofu.show(plan_file)
+        summary = summarize(shown)
         summary.pop("changed")
         result["plan"] = summary
-        if not own_plan:
+        if params["plan_file"]:
             result["plan_file"] = plan_file
+        known = plan_addresses(shown) + config_addresses(render if render is not None else {})
+        unmatched = unmatched_patterns(params["protected_resources"], known)
+        if unmatched:
+            refuse(module, result, "terraform: protected_resources %s match no resource of the configuration or the "
+                   "state in %s; expected each protected name to name a resource (known: %s), found none for %s. "
+                   "Nothing was written. Fix the name (for example hcloud_server.cinnabar) or remove it"
+                   % (", ".join(unmatched), project, ", ".join(sorted(set(known))) or "none", ", ".join(unmatched)))
         deleted = destroys(summary)
         hits = protected_hits(deleted, protected)
         if hits and not params["force_destroy_protected"]:
-            module.fail_json(msg="terraform: refusing a plan that destroys protected resource(s) %s in %s. If that is "
-                                 "really intended (for example switching the node off), rerun with "
-                                 "force_destroy_protected: true; otherwise fix the configuration so they are kept"
-                                 % (", ".join(hits), project), **result)
+            refuse(module, result, "terraform: refusing a plan that destroys protected resource(s) %s in %s. Nothing "
+                   "was written: the project keeps its previous render and workspace. If that is really intended (for "
+                   "example switching the node off), rerun with force_destroy_protected: true; otherwise fix the "
+                   "configuration so they are kept" % (", ".join(hits), project))
         if deleted and params["check_destroy"]:
-            module.fail_json(msg="terraform: check_destroy is set and the plan deletes or replaces %s in %s; review the "
-                                 "plan (state: planned) and rerun without check_destroy if intended"
-                                 % (", ".join(deleted), project), **result)
+            refuse(module, result, "terraform: check_destroy is set and the plan deletes or replaces %s in %s; "
+                   "nothing was written. Review the plan (state: planned) and rerun without check_destroy if intended"
+                   % (", ".join(deleted), project))
         has_changes = planned.rc == CHANGES
-        if params["state"] == "planned" or module.check_mode or not has_changes:
+        if not applying:
             result["changed"] = has_changes
+            state_doc = tofu.show()
         else:
-            applied = tofu.apply(plan_file)
-            result.update(changed=True, stdout=applied.stdout, outputs=tofu.outputs())
+            installed = install(scratch, project, params["workspace"])
+            tofu.workdir = project
+            if has_changes:
+                applied = tofu.apply(plan_file)
+                result.update(stdout=applied.stdout, outputs=tofu.outputs())
+            result["changed"] = has_changes or installed or bool(result.get("workspace_created"))
+            state_doc = tofu.show()
+        result["running"] = running_machines(state_doc)
+        result["billable"] = billable_resources(state_doc)
     except CommandError as error:
         fail_from_error(module, error, **result)
     finally:
-        if module.check_mode and params["config_json"]:
-            restore_config(module, backup, config_created)
-        if own_plan and os.path.exists(plan_file):
-            os.remove(plan_file)
+        shutil.rmtree(scratch, ignore_errors=True)
     if module._diff and "plan" in result:
         lines = ["%s: %s" % (r["address"], r["action"]) for r in result["plan"]["resources"]]
         result["diff"] = dict(before="", after="\n".join(lines) + "\n")

@@ -1,16 +1,40 @@
-"""Contract fake of OpenTofu's `tofu` CLI over JSON (.tf.json) configurations.
+"""Contract fake of OpenTofu's `tofu` CLI over JSON (.tf.json) configurations such as terranix renders.
 
-Upstream (opentofu/opentofu):
-  internal/command/plan.go, apply.go, init.go, workspace_*.go, show.go  flags, messages, exit codes
-  internal/command/jsonplan/plan.go  `show -json` plan format: format_version "1.2", resource_changes[] with
-                                     address/mode/type/name/index/provider_name/change.actions/before/after
-  website/docs/cli/commands/plan.mdx  -detailed-exitcode: 0 = no changes, 1 = error, 2 = changes present
-  website/docs/language/state/encryption.mdx  terraform.encryption {key_provider, method, state {method, enforced}}
-  local backend layout: terraform.tfstate, terraform.tfstate.d/<workspace>/terraform.tfstate, .terraform/environment
-Modelled: resources `resource.<type>.<name>` (objects; `count` as a number), `variable` defaults, -var/-var-file
-(JSON), TF_VAR_*, "${var.x}" substitution, targets, workspaces, saved plans (stale when the state serial moved),
-state encryption (the state on disk is not plaintext when terraform.encryption.state is set). Attributes named
-in FORCE_NEW are replaced, the others updated in place, as provider schemas' ForceNew would decide.
+Upstream (opentofu/opentofu, checked against the mirror at commit f831fa1aa4):
+  internal/command/plan.go             exit codes: 1 on error diagnostics; `if args.DetailedExitCode && !op.PlanEmpty
+                                       { return 2 }`; otherwise 0 (website/docs/cli/commands/plan.mdx: 0 = succeeded
+                                       with empty diff, 1 = error, 2 = succeeded with non-empty diff)
+  internal/command/arguments/plan.go, apply.go, extended.go
+                                       -out, -destroy, -detailed-exitcode, -target, -var, -var-file, -lock,
+                                       -lock-timeout, -parallelism, -input, -no-color, -auto-approve
+  internal/command/jsonplan/plan.go    `show -json PLANFILE`: FormatVersion = "1.2"; resource_changes[] with
+                                       address/mode/type/name/index/provider_name/change{actions,before,after,
+                                       after_unknown}; prior_state; planned_values; configuration; errored
+  internal/command/jsonstate/state.go  `show -json` (no file): FormatVersion = "1.0"; values.root_module.resources[]
+                                       with address/mode/type/name/provider_name/schema_version/values
+  internal/encryption/targets.go       "Reference to undeclared encryption method"; enforced forbids unencrypted
+  internal/encryption/base.go          an unencrypted state read with encryption configured and no `unencrypted`
+                                       method: "encountered unencrypted payload without unencrypted method configured";
+                                       payload {"meta", "encrypted_data", "encryption_version"}
+  internal/encryption/keyprovider/pbkdf2/config.go  "passphrase is too short (minimum 16 characters)"
+  internal/tofu (prevent_destroy)      "Instance cannot be destroyed"
+  local backend layout                 terraform.tfstate, terraform.tfstate.d/<workspace>/terraform.tfstate,
+                                       .terraform/environment, .terraform.tfstate.lock.info (state lock)
+
+What it reads, as tofu would: every `resource.<type>.<name>` of every *.tf.json (objects or lists of objects,
+`count`), `variable` (a variable without default must be set by -var, -var-file or TF_VAR_), `provider`,
+`terraform.required_providers` / `required_version`, `terraform.encryption` (key_provider.pbkdf2.<n>.passphrase,
+method.aes_gcm.<n>.keys, state/plan {method, enforced}, all references checked), `output` (objects of references),
+`lifecycle.prevent_destroy`, and "${...}" references to variables and to other resources' attributes (unknown
+until applied: `after_unknown`, "(known after apply)"). Apply creates in dependency order and computes the
+attributes the providers would (id, IP addresses). Attributes named in FORCE_NEW are replaced, the others
+updated in place, as provider schemas' ForceNew would decide.
+
+Failure modes: missing variables, invalid JSON, required_version not met, providers not initialised, undeclared
+encryption references, short passphrase, wrong passphrase, an unencrypted state under enforced encryption, a
+stale saved plan, a held state lock, prevent_destroy, and an apply that fails at a resource named in
+$FAKE_TOFU_STATE/faults.json {"apply_error": {"address": ADDR, "message": TEXT}} (the resources created before
+it stay in the state, as with a real provider error).
 
 State: the working directory (as real tofu), plus $FAKE_TOFU_STATE/calls.jsonl.
 """
@@ -30,8 +54,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _state import log_call, state_dir  # noqa: E402
 
 VERSION = "1.10.6"
-FORCE_NEW = {"name", "location", "zone", "image", "datacenter", "machine_type_family"}
+FORCE_NEW = {"name", "location", "zone", "image", "datacenter", "machine_type_family", "boot_disk", "region"}
 PROVIDERS = {"hcloud": "registry.opentofu.org/hetznercloud/hcloud", "google": "registry.opentofu.org/hashicorp/google"}
+REF = re.compile(r"\$\{([A-Za-z_][\w-]*)\.([\w-]+)(?:\.([\w-]+))?\}")
+UNKNOWN = "(known after apply)"
+LOCK_FILE = ".terraform.tfstate.lock.info"
 
 
 class TofuError(Exception):
@@ -61,8 +88,16 @@ def parse_flags(args: list[str]) -> tuple[dict, list[str]]:
     return flags, positional
 
 
+def _blocks(value) -> list[dict]:
+    """HCL JSON allows a block as an object or a list of objects."""
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return [value] if isinstance(value, dict) else []
+
+
+# --- configuration -----------------------------------------------------------
 def load_config() -> dict:
-    merged: dict = {"resource": {}, "variable": {}, "terraform": {}, "output": {}}
+    merged: dict = {"resource": {}, "variable": {}, "terraform": {}, "output": {}, "provider": {}}
     files = sorted(glob.glob("*.tf.json"))
     if not files:
         raise error("No configuration files",
@@ -74,15 +109,40 @@ def load_config() -> dict:
         except ValueError as exc:
             raise error("Invalid JSON syntax", "on %s: %s" % (name, exc)) from None
         for key, value in doc.items():
-            if key == "terraform" and isinstance(value, list):
-                for block in value:
+            if key == "terraform":
+                for block in _blocks(value):
                     merged["terraform"].update(block)
             elif key == "resource":
-                for rtype, named in value.items():
-                    merged["resource"].setdefault(rtype, {}).update(named)
+                for block in _blocks(value):
+                    for rtype, named in block.items():
+                        for rname, body in (named or {}).items():
+                            merged["resource"].setdefault(rtype, {})[rname] = (_blocks(body) or [{}])[0]
             elif key in merged:
-                merged[key].update(value)
+                for block in _blocks(value):
+                    merged[key].update(block)
+            else:
+                raise error("Unsupported block type", 'on %s: Blocks of type "%s" are not expected here.'
+                            % (name, key))
+    check_version(merged["terraform"].get("required_version"))
     return merged
+
+
+def check_version(constraint: str | None) -> None:
+    if not constraint:
+        return
+    have = tuple(int(p) for p in VERSION.split("."))
+    for part in constraint.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|>|<|=|~>)?\s*([\d.]+)\s*", part)
+        if not match:
+            continue
+        op, want = match.group(1) or "=", tuple(int(p) for p in match.group(2).split("."))
+        ok = {">=": have >= want, "<=": have <= want, ">": have > want, "<": have < want, "=": have == want,
+              "~>": have >= want and have[:len(want) - 1] == want[:len(want) - 1]}[op]
+        if not ok:
+            raise error("Unsupported OpenTofu Core version",
+                        "This configuration does not support OpenTofu version %s. To proceed, either choose "
+                        "another supported OpenTofu version or update this version constraint (%s)."
+                        % (VERSION, constraint))
 
 
 def variables(config: dict, flags: dict) -> dict:
@@ -96,8 +156,12 @@ def variables(config: dict, flags: dict) -> dict:
         values.update(json.loads(Path(path).read_text()))
     for assignment in flags["var"]:
         name, _sep, value = assignment.partition("=")
+        if name not in config["variable"]:
+            raise error("Value for undeclared variable",
+                        'A variable named "%s" was assigned on the command line, but the root module does not '
+                        "declare a variable of that name." % name)
         values[name] = value
-    missing = [n for n, v in values.items() if v is None]
+    missing = sorted(n for n, v in values.items() if v is None)
     if missing:
         raise error("No value for required variable",
                     'The root module input variable "%s" is not set, and has no default value. Use a -var or '
@@ -105,46 +169,149 @@ def variables(config: dict, flags: dict) -> dict:
     return values
 
 
-def resolve(value, values: dict):
+def resolve(value, values: dict, known: dict | None = None):
+    """Substitute ${var.x} and ${type.name.attr}; a resource attribute not known yet stays UNKNOWN."""
     if isinstance(value, str):
-        whole = re.fullmatch(r"\$\{var\.(\w+)\}", value)
+        def one(match):
+            kind, name, attr = match.groups()
+            if kind == "var":
+                return values.get(name)
+            attrs = (known or {}).get("%s.%s" % (kind, name))
+            if attrs is None or attrs.get(attr) is None:
+                return UNKNOWN
+            return attrs[attr]
+
+        whole = REF.fullmatch(value)
         if whole:
-            return values.get(whole.group(1))
-        return re.sub(r"\$\{var\.(\w+)\}", lambda m: str(values.get(m.group(1))), value)
+            return one(whole)
+        return REF.sub(lambda m: str(one(m)), value)
     if isinstance(value, dict):
-        return {k: resolve(v, values) for k, v in value.items()}
+        return {k: resolve(v, values, known) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, values) for v in value]
+        return [resolve(v, values, known) for v in value]
     return value
 
 
-def desired(config: dict, values: dict) -> dict:
+def has_unknown(value) -> bool:
+    if isinstance(value, str):
+        return UNKNOWN in value
+    if isinstance(value, dict):
+        return any(has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_unknown(v) for v in value)
+    return False
+
+
+def unknown_mask(value):
+    """jsonplan after_unknown: true where the value is only known after apply."""
+    if isinstance(value, dict):
+        return {k: unknown_mask(v) for k, v in value.items() if has_unknown(v)}
+    if isinstance(value, list):
+        return [unknown_mask(v) for v in value]
+    return has_unknown(value)
+
+
+def references(body) -> set[str]:
+    text = json.dumps(body)
+    return {"%s.%s" % m.group(1, 2) for m in REF.finditer(text) if m.group(1) != "var"}
+
+
+def desired(config: dict, values: dict, known: dict) -> dict:
     instances = {}
     for rtype, named in config["resource"].items():
         for name, body in named.items():
-            body = resolve(dict(body), values)
+            body = dict(body)
             count = body.pop("count", None)
             body.pop("lifecycle", None)
             body.pop("depends_on", None)
+            body = resolve(body, values, known)
             if count is None:
                 instances["%s.%s" % (rtype, name)] = (rtype, name, None, body)
             else:
+                count = resolve(count, values)
+                if not str(count).isdigit():
+                    raise error("Invalid count argument",
+                                'The given "count" argument value is unsuitable: a number is required.')
                 for index in range(int(count)):
                     instances["%s.%s[%d]" % (rtype, name, index)] = (rtype, name, index, body)
     return instances
 
 
+# --- encryption (internal/encryption) ------------------------------------------
 def encryption(config: dict) -> dict | None:
-    enc = config["terraform"].get("encryption")
-    if isinstance(enc, list):
-        enc = enc[0] if enc else None
+    enc = (_blocks(config["terraform"].get("encryption")) or [None])[0]
     if not enc:
         env = os.environ.get("TF_ENCRYPTION")
         enc = json.loads(env) if env and env.strip().startswith("{") else None
     return enc
 
 
-# --- state --------------------------------------------------------------------
+def _ref(text, prefix: str) -> tuple[str, str] | None:
+    match = re.fullmatch(r"\$\{%s\.([\w-]+)\.([\w-]+)\}" % prefix, text or "")
+    return match.groups() if match else None
+
+
+def target_key(enc: dict, target: str, values: dict) -> str | None:
+    """The key of encryption target `state` or `plan`, after checking every reference like tofu does."""
+    spec = (_blocks(enc.get(target)) or [None])[0]
+    if not spec:
+        return None
+    ref = _ref(spec.get("method"), "method")
+    methods = enc.get("method") or {}
+    if not ref or ref[1] not in (methods.get(ref[0]) or {}):
+        raise error("Reference to undeclared encryption method",
+                    "There is no method %s block declared in the encryption block." % (spec.get("method"),))
+    if ref[0] == "unencrypted":
+        if spec.get("enforced"):
+            raise error("Unencrypted method is forbidden",
+                        "Unable to use unencrypted method since the enforced flag is set.")
+        return None
+    keys = _ref(methods[ref[0]][ref[1]].get("keys"), "key_provider")
+    providers = enc.get("key_provider") or {}
+    if not keys or keys[1] not in (providers.get(keys[0]) or {}):
+        raise error("Reference to undeclared key provider",
+                    "There is no key_provider %s block declared in the encryption block."
+                    % (methods[ref[0]][ref[1]].get("keys"),))
+    phrase = resolve(providers[keys[0]][keys[1]].get("passphrase", ""), values)
+    if not phrase:
+        raise error("Invalid key provider configuration", "passphrase is required")
+    if len(phrase) < 16:
+        raise error("Invalid key provider configuration", "passphrase is too short (minimum 16 characters)")
+    return phrase
+
+
+def seal(text: str, key: str | None) -> str:
+    if key is None:
+        return text
+    stream = hashlib.sha256(key.encode()).digest() * (len(text.encode()) // 32 + 1)
+    blob = bytes(a ^ b for a, b in zip(text.encode(), stream))
+    return json.dumps({"meta": {"key_provider.pbkdf2.fleet": "fake"},
+                       "encrypted_data": base64.b64encode(blob).decode(), "encryption_version": "v0"})
+
+
+def unseal(text: str, key: str | None, what: str) -> dict:
+    doc = json.loads(text)
+    if "encrypted_data" not in doc:
+        if key is not None:
+            raise error("Unable to decrypt %s" % what,
+                        "encountered unencrypted payload without unencrypted method configured")
+        return doc
+    if key is None:
+        raise error("Unable to decrypt %s" % what, "the %s is encrypted but no encryption is configured" % what)
+    blob = base64.b64decode(doc["encrypted_data"])
+    stream = hashlib.sha256(key.encode()).digest() * (len(blob) // 32 + 1)
+    try:
+        return json.loads(bytes(a ^ b for a, b in zip(blob, stream)))
+    except ValueError:
+        raise error("Unable to decrypt %s" % what, "decryption failed for all provided methods") from None
+
+
+def key_for(config: dict, values: dict, target: str) -> str | None:
+    enc = encryption(config)
+    return target_key(enc, target, values) if enc else None
+
+
+# --- state -------------------------------------------------------------------
 def workspace() -> str:
     path = Path(".terraform/environment")
     return path.read_text().strip() if path.exists() else "default"
@@ -160,45 +327,14 @@ def read_state(config: dict, values: dict) -> dict:
     if not path.exists():
         return {"version": 4, "terraform_version": VERSION, "serial": 0, "lineage": str(uuid.uuid4()),
                 "outputs": {}, "resources": []}
-    doc = json.loads(path.read_text())
-    if "encrypted_data" in doc:
-        enc = encryption(config)
-        if not enc:
-            raise error("Unable to decrypt state", "the state file is encrypted but no encryption is configured")
-        key = passphrase(enc, values)
-        blob = base64.b64decode(doc["encrypted_data"])
-        stream = hashlib.sha256(key.encode()).digest() * (len(blob) // 32 + 1)
-        try:
-            doc = json.loads(bytes(a ^ b for a, b in zip(blob, stream)))
-        except ValueError:
-            raise error("Unable to decrypt state", "decryption failed for all provided methods") from None
-    return doc
-
-
-def passphrase(enc: dict, values: dict) -> str:
-    for providers in (enc.get("key_provider") or {}).values():
-        for spec in providers.values():
-            phrase = resolve(spec.get("passphrase", ""), values) if isinstance(spec, dict) else ""
-            if phrase:
-                if len(phrase) < 16:
-                    raise error("Invalid key provider configuration", "passphrase must be at least 16 characters")
-                return phrase
-    raise error("Encryption key not available", "no key provider yielded a key")
+    return unseal(path.read_text(), key_for(config, values, "state"), "state")
 
 
 def write_state(config: dict, values: dict, doc: dict) -> None:
     path = state_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     doc["serial"] = doc.get("serial", 0) + 1
-    text = json.dumps(doc, indent=2)
-    enc = encryption(config)
-    if enc and enc.get("state"):
-        key = passphrase(enc, values)
-        stream = hashlib.sha256(key.encode()).digest() * (len(text) // 32 + 1)
-        blob = bytes(a ^ b for a, b in zip(text.encode(), stream))
-        text = json.dumps({"serial": doc["serial"], "lineage": doc["lineage"], "meta": {},
-                           "encrypted_data": base64.b64encode(blob).decode(), "encryption_version": "v0"})
-    path.write_text(text)
+    path.write_text(seal(json.dumps(doc, indent=2), key_for(config, values, "state")))
 
 
 def current(doc: dict) -> dict:
@@ -211,9 +347,28 @@ def current(doc: dict) -> dict:
     return found
 
 
-# --- commands -----------------------------------------------------------------
+def lock(flags: dict):
+    """The local backend's state lock: a held lock fails the command (unless -lock=false)."""
+    if str(flags.get("lock", "true")).lower() == "false":
+        return None
+    if Path(LOCK_FILE).exists():
+        info = json.loads(Path(LOCK_FILE).read_text() or "{}")
+        raise error("Error acquiring the state lock",
+                    "Error message: resource temporarily unavailable\nLock Info:\n  ID:        %s\n  Path:      "
+                    "terraform.tfstate\n  Operation: %s\n\nOpenTofu acquires a state lock to protect the state from "
+                    "being written by multiple users at the same time. Please resolve the issue above and try again."
+                    % (info.get("ID", "?"), info.get("Operation", "?")))
+    return None
+
+
+# --- commands ----------------------------------------------------------------
 def providers_of(config: dict) -> list[str]:
-    return sorted({rtype.split("_", 1)[0] for rtype in config["resource"]})
+    declared = set((config["terraform"].get("required_providers") or {}))
+    return sorted(declared | {rtype.split("_", 1)[0] for rtype in config["resource"]} | set(config["provider"]))
+
+
+def provider_name(rtype: str) -> str:
+    return PROVIDERS.get(rtype.split("_", 1)[0], "registry.opentofu.org/hashicorp/" + rtype.split("_", 1)[0])
 
 
 def require_init(config: dict) -> None:
@@ -236,10 +391,25 @@ def targeted(address: str, targets: list[str]) -> bool:
                               for t in targets)
 
 
+def with_dependencies(config: dict, targets: list[str]) -> list[str]:
+    """-target also selects everything the targeted resources reference (internal/tofu graph transform)."""
+    found, queue = list(targets), list(targets)
+    while queue:
+        rtype, _dot, name = re.sub(r"\[[^\]]*\]$", "", queue.pop()).partition(".")
+        for dep in sorted(references(config["resource"].get(rtype, {}).get(name, {}))):
+            if dep not in found:
+                found.append(dep)
+                queue.append(dep)
+    return found
+
+
 def compute_changes(config: dict, values: dict, flags: dict) -> tuple[list[dict], dict]:
+    if flags["target"] and not flags.get("destroy"):
+        flags = dict(flags, target=with_dependencies(config, flags["target"]))
     doc = read_state(config, values)
     have = current(doc)
-    want = {} if flags.get("destroy") else desired(config, values)
+    known = {addr: attrs for addr, (_t, _n, _i, attrs) in have.items()}
+    want = {} if flags.get("destroy") else desired(config, values, known)
     changes = []
     for address in sorted(set(have) | set(want)):
         if not targeted(address, flags["target"]):
@@ -250,15 +420,16 @@ def compute_changes(config: dict, values: dict, flags: dict) -> tuple[list[dict]
             actions = ["create"]
         elif address not in want:
             actions, after = ["delete"], None
-        elif before == after:
-            actions = ["no-op"]
-        elif any(before.get(k) != after.get(k) for k in FORCE_NEW):
+        elif all(before.get(k) == v for k, v in after.items()):
+            actions, after = ["no-op"], before
+        elif any(k in before and before.get(k) != after.get(k) for k in FORCE_NEW):
             actions = ["delete", "create"]
         else:
             actions = ["update"]
         change = {"address": address, "mode": "managed", "type": rtype, "name": name,
-                  "provider_name": PROVIDERS.get(rtype.split("_", 1)[0], "registry.opentofu.org/hashicorp/null"),
-                  "change": {"actions": actions, "before": before, "after": after}}
+                  "provider_name": provider_name(rtype),
+                  "change": {"actions": actions, "before": before, "after": after,
+                             "after_unknown": unknown_mask(after) if after else {}}}
         if index is not None:
             change["index"] = index
         changes.append(change)
@@ -329,73 +500,170 @@ def check_prevent_destroy(config: dict, changes: list[dict]) -> None:
                         % c["address"])
 
 
+def state_values(doc: dict) -> dict:
+    """internal/command/jsonstate: the values part of a state."""
+    resources = []
+    for address, (rtype, name, index, attrs) in sorted(current(doc).items()):
+        entry = {"address": address, "mode": "managed", "type": rtype, "name": name,
+                 "provider_name": provider_name(rtype), "schema_version": 0, "values": attrs,
+                 "sensitive_values": {}}
+        if index is not None:
+            entry["index"] = index
+        resources.append(entry)
+    return {"outputs": {}, "root_module": {"resources": resources}}
+
+
 def cmd_plan(flags, _pos) -> int:
     config = load_config()
     require_init(config)
     values = variables(config, flags)
+    key_for(config, values, "state")
+    lock(flags)
     changes, doc = compute_changes(config, values, flags)
     check_prevent_destroy(config, changes)
     add, change, destroy = describe(changes)
     if flags.get("out"):
-        Path(flags["out"]).write_text(json.dumps({
-            "fake_tofu_plan": 1, "workspace": workspace(), "serial": doc.get("serial", 0), "changes": changes,
-            "destroy": bool(flags.get("destroy")), "variables": sorted(values)}))
+        plan = {"fake_tofu_plan": 1, "workspace": workspace(), "serial": doc.get("serial", 0),
+                "lineage": doc.get("lineage"), "changes": changes, "destroy": bool(flags.get("destroy")),
+                "variables": sorted(values), "prior_state": state_values(doc) if doc["resources"] else None}
+        Path(flags["out"]).write_text(seal(json.dumps(plan), key_for(config, values, "plan")))
     if not (add or change or destroy):
         out("\nNo changes. Your infrastructure matches the configuration.")
         return 0
     out("\nOpenTofu will perform the following actions:\n")
+    words = {("create",): "created", ("update",): "updated in-place", ("delete",): "destroyed"}
     for c in changes:
         if c["change"]["actions"] != ["no-op"]:
-            out("  # %s will be %s" % (c["address"], {"create": "created", "update": "updated in-place",
-                                                      "delete": "destroyed"}.get(c["change"]["actions"][-1]
-                                                                                 if len(c["change"]["actions"]) == 1
-                                                                                 else "", "replaced")))
+            out("  # %s will be %s" % (c["address"], words.get(tuple(c["change"]["actions"]), "replaced")))
     out("\nPlan: %d to add, %d to change, %d to destroy." % (add, change, destroy))
     return 2 if flags.get("detailed-exitcode") else 0
 
 
-def cmd_show(flags, pos) -> int:
-    if not flags.get("json") or not pos:
-        sys.stderr.write("the fake supports only `show -json PLANFILE`\n")
-        return 1
-    path = Path(pos[0])
-    if not path.exists():
+def read_plan(config: dict, values: dict, path: str) -> dict:
+    if not Path(path).exists():
         raise error("Failed to read the given file as a state or plan file",
-                    "State read error: Error loading statefile: open %s: no such file or directory" % pos[0])
-    plan = json.loads(path.read_text())
-    out(json.dumps({"format_version": "1.2", "terraform_version": VERSION, "resource_changes": plan["changes"],
-                    "errored": False, "timestamp": "2026-11-25T00:00:00Z"}))
+                    "State read error: Error loading statefile: open %s: no such file or directory" % path)
+    return unseal(Path(path).read_text(), key_for(config, values, "plan"), "plan")
+
+
+def cmd_show(flags, pos) -> int:
+    if not flags.get("json"):
+        sys.stderr.write("the fake supports only `show -json [PLANFILE]`\n")
+        return 1
+    config = load_config()
+    values = variables(config, flags)
+    if not pos:
+        doc = read_state(config, values)
+        shown = {"format_version": "1.0", "terraform_version": VERSION}
+        if doc["resources"]:
+            shown["values"] = state_values(doc)
+        out(json.dumps(shown))
+        return 0
+    plan = read_plan(config, values, pos[0])
+    planned = [{"address": c["address"], "mode": "managed", "type": c["type"], "name": c["name"],
+                "provider_name": c["provider_name"], "schema_version": 0, "values": c["change"]["after"]}
+               for c in plan["changes"] if c["change"]["after"] is not None]
+    shown = {"format_version": "1.2", "terraform_version": VERSION,
+             "planned_values": {"root_module": {"resources": planned}},
+             "resource_changes": plan["changes"], "errored": False, "timestamp": "2026-11-25T00:00:00Z",
+             "configuration": {"root_module": {"resources": [
+                 {"address": "%s.%s" % (t, n), "mode": "managed", "type": t, "name": n}
+                 for t, named in sorted(config["resource"].items()) for n in sorted(named)]}}}
+    if plan.get("prior_state"):
+        shown["prior_state"] = {"format_version": "1.0", "terraform_version": VERSION,
+                                "values": plan["prior_state"]}
+    out(json.dumps(shown))
     return 0
+
+
+def computed(rtype: str, name: str, attrs: dict) -> dict:
+    """What the provider returns for a new object: an id, and the addresses of servers and static IPs."""
+    digest = hashlib.sha256(("%s.%s" % (rtype, name)).encode()).digest()
+    attrs = dict(attrs, id=str(int.from_bytes(digest[:4], "big")))
+    if rtype == "hcloud_server":
+        attrs.update(ipv4_address="192.0.2.%d" % (digest[4] % 250 + 1), ipv6_address="2001:db8::%x" % digest[5])
+    if rtype == "google_compute_address":
+        attrs["address"] = "198.51.100.%d" % (digest[4] % 250 + 1)
+    if rtype == "google_compute_network":
+        attrs["self_link"] = "projects/fleet/global/networks/%s" % attrs.get("name", name)
+    return attrs
+
+
+def fault() -> dict:
+    path = Path(os.environ["FAKE_TOFU_STATE"]) / "faults.json"
+    return json.loads(path.read_text()).get("apply_error") or {} if path.exists() else {}
 
 
 def apply_changes(config: dict, values: dict, doc: dict, changes: list[dict]) -> tuple[int, int, int]:
     have = current(doc)
-    for c in changes:
-        actions = c["change"]["actions"]
-        if "delete" in actions:
+    failing = fault()
+    done: list[dict] = []
+    try:
+        for c in [c for c in changes if "delete" in c["change"]["actions"]]:
+            if c["address"] == failing.get("address"):
+                raise error("deleting %s" % c["address"], failing.get("message", "provider error"))
             have.pop(c["address"], None)
-        if "create" in actions or actions == ["update"]:
-            have[c["address"]] = (c["type"], c["name"], c.get("index"), c["change"]["after"])
-    grouped: dict = {}
-    for address, (rtype, name, index, attrs) in sorted(have.items()):
-        res = grouped.setdefault((rtype, name), {"mode": "managed", "type": rtype, "name": name, "instances": []})
-        inst = {"attributes": attrs}
-        if index is not None:
-            inst["index_key"] = index
-        res["instances"].append(inst)
-    doc["resources"] = list(grouped.values())
-    write_state(config, values, doc)
-    return describe(changes)
+            if c["change"]["actions"] == ["delete"]:
+                done.append(c)
+        pending = [c for c in changes if "create" in c["change"]["actions"] or c["change"]["actions"] == ["update"]]
+        while pending:
+            known = {addr: attrs for addr, (_t, _n, _i, attrs) in have.items()}
+            ready = [c for c in pending if not (references(config["resource"].get(c["type"], {}).get(c["name"], {}))
+                                                - set(known) - {"%s.%s" % (c["type"], c["name"])})]
+            if not ready:
+                raise error("Cycle or missing dependency", "resources %s reference objects that are neither in the "
+                            "state nor in the plan" % ", ".join(c["address"] for c in pending))
+            for c in ready:
+                if c["address"] == failing.get("address"):
+                    raise error("creating %s" % c["address"], failing.get("message", "provider error"))
+                body = dict(config["resource"].get(c["type"], {}).get(c["name"], {}))
+                for meta in ("count", "lifecycle", "depends_on"):
+                    body.pop(meta, None)
+                before = have.get(c["address"], (None, None, None, {}))[3]
+                attrs = resolve(body, values, known)
+                attrs = computed(c["type"], c["name"], attrs) if "create" in c["change"]["actions"] \
+                    else dict(before, **attrs)
+                have[c["address"]] = (c["type"], c["name"], c.get("index"), attrs)
+                pending.remove(c)
+                done.append(c)
+    finally:
+        grouped: dict = {}
+        for address, (rtype, name, index, attrs) in sorted(have.items()):
+            res = grouped.setdefault((rtype, name), {"mode": "managed", "type": rtype, "name": name,
+                                                     "provider": 'provider["%s"]' % provider_name(rtype),
+                                                     "instances": []})
+            inst = {"schema_version": 0, "attributes": attrs}
+            if index is not None:
+                inst["index_key"] = index
+            res["instances"].append(inst)
+        doc["resources"] = list(grouped.values())
+        doc["outputs"] = outputs_of(config, values, have)
+        write_state(config, values, doc)
+    return describe(done)
+
+
+def outputs_of(config: dict, values: dict, have: dict) -> dict:
+    known = {addr: attrs for addr, (_t, _n, _i, attrs) in have.items()}
+    result = {}
+    for name, spec in config["output"].items():
+        value = resolve(spec.get("value"), values, known)
+        if has_unknown(value):
+            continue
+        result[name] = {"value": value, "type": "string" if isinstance(value, str) else "object",
+                        "sensitive": bool(spec.get("sensitive"))}
+    return result
 
 
 def cmd_apply(flags, pos, destroy_cmd: bool = False) -> int:
     config = load_config()
     require_init(config)
+    values = variables(config, flags)
+    lock(flags)
     if pos:
-        plan = json.loads(Path(pos[0]).read_text())
-        values = variables(config, flags)
+        plan = read_plan(config, values, pos[0])
         doc = read_state(config, values)
-        if plan["serial"] != doc.get("serial", 0) or plan["workspace"] != workspace():
+        if plan["serial"] != doc.get("serial", 0) or plan["workspace"] != workspace() or (
+                plan.get("lineage") and doc["resources"] and plan["lineage"] != doc.get("lineage")):
             raise error("Saved plan is stale",
                         "The given plan file can no longer be applied because the state was changed by another "
                         "operation after the plan was created.")
@@ -406,8 +674,8 @@ def cmd_apply(flags, pos, destroy_cmd: bool = False) -> int:
             return 1
         if destroy_cmd:
             flags["destroy"] = True
-        values = variables(config, flags)
         changes, doc = compute_changes(config, values, flags)
+        check_prevent_destroy(config, changes)
     add, change, destroy = apply_changes(config, values, doc, changes)
     if destroy_cmd:
         out("\nDestroy complete! Resources: %d destroyed." % destroy)
@@ -420,17 +688,7 @@ def cmd_output(flags, _pos) -> int:
     config = load_config()
     values = variables(config, flags) if config["variable"] else {}
     doc = read_state(config, values)
-    have = current(doc)
-    result = {}
-    for name, spec in config["output"].items():
-        value = spec.get("value")
-        match = re.fullmatch(r"\$\{(\w+)\.(\w+)\.(\w+)\}", value) if isinstance(value, str) else None
-        if match and "%s.%s" % match.group(1, 2) in have:
-            value = have["%s.%s" % match.group(1, 2)][3].get(match.group(3))
-        elif match:
-            continue
-        result[name] = {"sensitive": bool(spec.get("sensitive")), "type": "string", "value": value}
-    out(json.dumps(result))
+    out(json.dumps(outputs_of(config, values, current(doc))))
     return 0
 
 

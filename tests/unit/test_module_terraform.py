@@ -210,12 +210,10 @@ def test_check_destroy_fails_on_any_delete(tf):
 
 def test_workspaces_are_created_and_selected(tf):
     tf.render({"cinnabar": "cx53"})
-    missing_dir = run_module("terraform", tf.args(workspace="gcp"), check_mode=True)
-    assert missing_dir["failed"] and "project_path %s is not a directory" % tf.project in missing_dir["msg"]
     tf.project.mkdir()
     check = run_module("terraform", tf.args(workspace="gcp"), check_mode=True)
-    assert check["changed"] and "workspace gcp does not exist yet; it would be created" in check["msg"]
-    assert not (tf.project / "terraform.tfstate.d" / "gcp").exists()
+    assert check["changed"] and check["workspace_created"] and check["plan"]["creates"] == 1
+    assert not (tf.project / "terraform.tfstate.d").exists(), "check mode created a workspace in the project"
     first = run_module("terraform", tf.args(workspace="gcp"))
     assert first["changed"] and first["workspace"] == "gcp"
     assert (tf.project / "terraform.tfstate.d" / "gcp" / "terraform.tfstate").exists()
@@ -353,3 +351,199 @@ def test_apply_failure_says_state_keeps_what_was_created(tf, tmp_path):
     assert "apply -input=false -no-color -auto-approve" in result["msg"] and "rate limited" in result["msg"]
     assert ("What to do: read the provider's error above; resources created before the failure are in the state, "
             "so rerun after fixing it") in result["msg"]
+
+
+# --- issue 8: the guard fails closed -----------------------------------------
+def snapshot(project):
+    """Every file of the project (relative path -> bytes), to prove nothing was written."""
+    return {str(p.relative_to(project)): p.read_bytes() for p in sorted(project.rglob("*")) if p.is_file()}
+
+
+def test_refused_plan_leaves_render_and_workspace_and_a_rerun_refuses_again(tf):
+    tf.render({"cinnabar": "cx53", "galena": "g2"})
+    run_module("terraform", tf.args(workspace="hetzner"))
+    before = snapshot(tf.project)
+    tf.render({"galena": "g2"})  # a render that would delete cinnabar
+    for attempt in (1, 2):
+        refused = run_module("terraform", tf.args(workspace="hetzner", protected_resources=["hcloud_server.cinnabar"]))
+        assert refused["failed"], "attempt %d was not refused" % attempt
+        assert refused["msg"].startswith("terraform: refusing a plan that destroys protected resource(s) "
+                                         "hcloud_server.cinnabar in %s. Nothing was written: the project keeps its "
+                                         "previous render and workspace." % tf.project)
+        assert snapshot(tf.project) == before, "attempt %d wrote into the project" % attempt
+    assert not any(c[1] == "apply" for c in tf.calls()[-6:])
+    # A plain rerun (no protected_resources given) still sees the old render's servers in state: nothing lost.
+    state = run_module("terraform", tf.args(workspace="hetzner", protected_resources=["hcloud_server.cinnabar"]),
+                       check_mode=True)
+    assert state["failed"] and "hcloud_server.cinnabar" in state["msg"]
+
+
+def test_refused_plan_in_a_new_workspace_creates_no_workspace(tf):
+    tf.render({"cinnabar": "cx53", "galena": "g2"})
+    run_module("terraform", tf.args())
+    tf.render({"galena": "g2"})
+    before = snapshot(tf.project)
+    refused = run_module("terraform", tf.args(check_destroy=True, workspace="default"))
+    assert refused["failed"] and "check_destroy is set and the plan deletes or replaces hcloud_server.cinnabar" \
+        in refused["msg"] and "nothing was written" in refused["msg"]
+    assert snapshot(tf.project) == before
+
+
+def test_protected_name_matching_no_resource_is_an_error_naming_it(tf):
+    tf.render({"cinnabar": "cx53"})
+    result = run_module("terraform", tf.args(protected_resources=["hcloud_server.cinnabar", "hcloud_server.cinabar"]))
+    assert result["failed"]
+    assert result["msg"] == (
+        "terraform: protected_resources hcloud_server.cinabar match no resource of the configuration or the state in "
+        "%s; expected each protected name to name a resource (known: hcloud_server.cinnabar), found none for "
+        "hcloud_server.cinabar. Nothing was written. Fix the name (for example hcloud_server.cinnabar) or remove it"
+        % tf.project)
+    assert not tf.project.exists(), "the project was created although the module refused"
+
+
+def test_check_mode_on_a_fresh_project_reports_and_writes_nothing(tf):
+    tf.render({"cinnabar": "cx53", "electrum": "cx53"})
+    result = run_module("terraform", tf.args(workspace="hetzner"), check_mode=True, diff=True)
+    assert not result["failed"], result.get("msg")
+    assert result["changed"] is True and result["plan"]["creates"] == 2 and result["workspace_created"] is True
+    assert result["diff"]["after"] == "hcloud_server.cinnabar: create\nhcloud_server.electrum: create\n"
+    assert result["running"] == [] and result["billable"] == {}
+    assert not tf.project.exists(), "check mode created the project directory"
+    assert not any(c[1] in ("apply", "destroy") for c in tf.calls())
+
+
+def test_planned_state_writes_nothing_into_an_existing_project(tf):
+    tf.render({"cinnabar": "cx53"})
+    run_module("terraform", tf.args())
+    before = snapshot(tf.project)
+    tf.render({"cinnabar": "cx53", "electrum": "cx53"})
+    planned = run_module("terraform", tf.args(state="planned"))
+    assert planned["changed"] and planned["config_changed"] and planned["plan"]["creates"] == 1
+    assert snapshot(tf.project) == before
+
+
+def test_running_machines_and_billable_come_from_the_state(tf):
+    tf.render({"cinnabar": "cx53", "electrum": "cx33"})
+    applied = run_module("terraform", tf.args())
+    assert applied["running"] == [
+        {"node": "cinnabar", "address": "hcloud_server.cinnabar", "type": "hcloud_server", "machine_type": "cx53",
+         "accelerators": []},
+        {"node": "electrum", "address": "hcloud_server.electrum", "type": "hcloud_server", "machine_type": "cx33",
+         "accelerators": []}]
+    assert applied["billable"] == {"cinnabar": ["hcloud_server.cinnabar"], "electrum": ["hcloud_server.electrum"]}
+    assert ["tofu", "show", "-json", "-no-color"] in tf.calls()
+    assert not list(tf.project.rglob("*.tfplan")), "the scratch plan was left in the project"
+
+
+def test_documentation_declares_attributes():
+    import yaml
+    from ansible_collections.fleet.migration.plugins.modules import terraform
+    attributes = yaml.safe_load(terraform.DOCUMENTATION)["attributes"]
+    assert attributes["check_mode"]["support"] == "full" and attributes["diff_mode"]["support"] == "full"
+    assert attributes["platform"]["platforms"] == "posix"
+
+
+# --- the contract fake over the real terranix render ---------------------------------------------------
+REAL_VARS = {"state_passphrase": PASSPHRASE, "hcloud_token": "t" * 20, "admin_ssh_public_key": "ssh-ed25519 AAAA x"}
+
+
+@pytest.fixture
+def real(tmp_path, monkeypatch):
+    """A project holding the real `.#terranix.hetzner` render, and a way to run the fake tofu in it."""
+    import os
+    import subprocess
+
+    from support import nix as nixsupport
+    if not nixsupport.have_nix():
+        pytest.skip("nix is not on PATH: run scripts/setup")
+    render = nixsupport.nix_eval("terranix.hetzner")
+    project = tmp_path / "real"
+    project.mkdir()
+    (project / "config.tf.json").write_text(json.dumps(render))
+    state = tmp_path / "state"
+    bindir = install(tmp_path / "bin")
+
+    def tofu(*argv, env=None):
+        environ = dict(os.environ, PATH=path_with(bindir), FAKE_TOFU_STATE=str(state),
+                       **{"TF_VAR_%s" % k: v for k, v in REAL_VARS.items()})
+        environ.update(env or {})
+        environ = {k: v for k, v in environ.items() if v is not None}
+        return subprocess.run(["tofu", *argv], cwd=project, env=environ, capture_output=True, text=True, check=False)
+
+    return dict(project=project, render=render, tofu=tofu, state=state)
+
+
+@pytest.mark.nix
+def test_fake_plan_exit_codes_follow_detailed_exitcode_on_the_real_render(real):
+    tofu = real["tofu"]
+    assert tofu("init", "-input=false").returncode == 0
+    changes = tofu("plan", "-input=false", "-detailed-exitcode", "-out=p.tfplan")
+    assert changes.returncode == 2, changes.stderr
+    assert "Plan: 4 to add, 0 to change, 0 to destroy." in changes.stdout  # firewall, ssh key, cinnabar, electrum
+    assert tofu("plan", "-input=false", "-out=p2.tfplan").returncode == 0, "without -detailed-exitcode: 0"
+    shown = json.loads(tofu("show", "-json", "p.tfplan").stdout)
+    assert shown["format_version"] == "1.2"
+    server = next(c for c in shown["resource_changes"] if c["address"] == "hcloud_server.electrum")
+    assert server["change"]["actions"] == ["create"] and server["change"]["after_unknown"]["ssh_keys"] == [True]
+    assert tofu("apply", "-input=false", "-auto-approve", "p.tfplan").returncode == 0
+    none = tofu("plan", "-input=false", "-detailed-exitcode")
+    assert none.returncode == 0 and "No changes." in none.stdout
+    missing = tofu("plan", "-input=false", "-detailed-exitcode", env={"TF_VAR_hcloud_token": None})
+    assert missing.returncode == 1 and 'input variable "hcloud_token" is not set' in missing.stderr
+
+
+@pytest.mark.nix
+def test_fake_applies_references_encrypts_state_and_plan_and_resolves_outputs(real):
+    tofu = real["tofu"]
+    tofu("init")
+    assert tofu("plan", "-out=p.tfplan").returncode == 0
+    assert "encrypted_data" in (real["project"] / "p.tfplan").read_text(), "plan.enforced: the plan is encrypted"
+    assert tofu("apply", "-auto-approve", "p.tfplan").returncode == 0
+    assert "encrypted_data" in (real["project"] / "terraform.tfstate").read_text()
+    state = {r["address"]: r["values"] for r in
+             json.loads(tofu("show", "-json").stdout)["values"]["root_module"]["resources"]}
+    assert state["hcloud_server.electrum"]["firewall_ids"] == [state["hcloud_firewall.fleet-public"]["id"]]
+    outputs = json.loads(tofu("output", "-json").stdout)
+    assert outputs["electrum"]["value"]["ipv4"] == state["hcloud_server.electrum"]["ipv4_address"]
+    wrong = tofu("plan", env={"TF_VAR_state_passphrase": "another-passphrase-of-length"})
+    assert wrong.returncode == 1 and "decryption failed for all provided methods" in wrong.stderr
+
+
+@pytest.mark.nix
+def test_fake_refuses_what_real_tofu_refuses(real):
+    tofu = real["tofu"]
+    tofu("init")
+    short = tofu("plan", env={"TF_VAR_state_passphrase": "short"})
+    assert short.returncode == 1 and "passphrase is too short (minimum 16 characters)" in short.stderr
+    (real["project"] / "terraform.tfstate").write_text(json.dumps(
+        {"version": 4, "serial": 1, "lineage": "x", "resources": [], "outputs": {}}))
+    plain = tofu("plan")
+    assert plain.returncode == 1 and "encountered unencrypted payload without unencrypted method configured" \
+        in plain.stderr
+    (real["project"] / "terraform.tfstate").unlink()
+    (real["project"] / ".terraform.tfstate.lock.info").write_text(json.dumps({"ID": "abc", "Operation": "OperationTypeApply"}))
+    locked = tofu("plan")
+    assert locked.returncode == 1 and "Error acquiring the state lock" in locked.stderr and "abc" in locked.stderr
+    assert tofu("plan", "-lock=false").returncode == 0
+    (real["project"] / ".terraform.tfstate.lock.info").unlink()
+    assert tofu("apply", "-auto-approve").returncode == 0
+    destroy = tofu("plan", "-destroy")
+    assert destroy.returncode == 1 and "Resource hcloud_server.cinnabar has lifecycle.prevent_destroy set" \
+        in destroy.stderr, "terranix renders prevent_destroy for the ZeroTier controller"
+
+
+@pytest.mark.nix
+def test_fake_apply_failure_keeps_what_was_created(real):
+    tofu = real["tofu"]
+    tofu("init")
+    real["state"].mkdir(exist_ok=True)
+    (real["state"] / "faults.json").write_text(json.dumps(
+        {"apply_error": {"address": "hcloud_server.electrum", "message": "server type cx53 unavailable in fsn1"}}))
+    failed = tofu("apply", "-auto-approve")
+    assert failed.returncode == 1 and "creating hcloud_server.electrum" in failed.stderr
+    assert "server type cx53 unavailable in fsn1" in failed.stderr
+    (real["state"] / "faults.json").unlink()
+    kept = {r["address"] for r in json.loads(tofu("show", "-json").stdout)["values"]["root_module"]["resources"]}
+    assert "hcloud_firewall.fleet-public" in kept and "hcloud_server.electrum" not in kept
+    again = tofu("plan", "-detailed-exitcode")
+    assert again.returncode == 2 and "hcloud_server.electrum will be created" in again.stdout

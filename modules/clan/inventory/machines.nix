@@ -33,11 +33,11 @@ in
     };
     galena = {
       description = "GCP CPU node; switched off unless enabled in terranix";
-      tags = [ "server" "gcp" "cloud" "toggleable" "phase7" ];
+      tags = [ "server" "gcp" "cloud" "toggleable" "phase6" ];
     };
     scheelite = {
       description = "GCP GPU node; switched off unless enabled in terranix";
-      tags = [ "server" "gcp" "cloud" "gpu" "toggleable" "phase7" ];
+      tags = [ "server" "gcp" "cloud" "gpu" "toggleable" "phase6" ];
     };
     testvm = {
       description = "Local QEMU test VM for clan's NixOS VM test and phase rehearsals";
