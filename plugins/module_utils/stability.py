@@ -266,9 +266,14 @@ def host_stability(
 
 
 def enabled(ledger: Ledger, host: str) -> bool:
-    """False once the host's latest toggle switched it off (phase 6 nodes)."""
-    row = ledger.latest(host=host, kind="toggle") if ledger.conn is not None else None
-    return row is None or bool(row.evidence.get("enabled", row.ok))
+    """False once the host's latest successful toggle switched it off (phase 6
+    nodes); a failed toggle changed nothing."""
+    if ledger.conn is None:
+        return True
+    row = ledger.conn.execute(
+        "SELECT evidence FROM events WHERE host = ? AND kind = 'toggle' AND ok = 1 ORDER BY id DESC LIMIT 1", (host,)
+    ).fetchone()
+    return row is None or bool(json.loads(row["evidence"]).get("enabled", True))
 
 
 def deployed_hosts(ledger: Ledger) -> list[str]:
