@@ -84,7 +84,7 @@ def plan(phases: range, only: list[str] | None = None, machines: dict | None = N
 
 
 def parse_phases(text: str) -> range:
-    first, _, last = text.partition("-")
+    first, _sep, last = text.partition("-")
     return range(int(first), int(last or first) + 1)
 
 
@@ -171,6 +171,13 @@ def inventory_hostvars(state: Path) -> dict:
     return ansible_json.loads(res.stdout)["_meta"]["hostvars"]
 
 
+def python_tool(source: Path, dest: Path) -> None:
+    """Copy a Python stand-in tool; Debian has python3 but no `python` for its shebang."""
+    text = source.read_text().split("\n", 1)[1]
+    dest.write_text("#!/usr/bin/python3\n" + text)
+    dest.chmod(0o755)
+
+
 def render_tree(root: Path, machine: dict, hv: dict) -> None:
     """The files a stand-in gets, from its inventory facts (the same the roles compare against)."""
     import jinja2
@@ -194,7 +201,7 @@ def render_tree(root: Path, machine: dict, hv: dict) -> None:
         "".join(f"{s['path']} {s['owner']} {s['mode']}\n" for s in hv.get("fleet_expected_secrets", [])))
     files = HERE / "files"
     (root / "usr" / "local" / "bin").mkdir(parents=True)
-    shutil.copy(files / "nix-env", root / "usr" / "local" / "bin" / "nix-env")
+    python_tool(files / "nix-env", root / "usr" / "local" / "bin" / "nix-env")
     fakes = root / "opt" / "fleet-standin" / "fakes"
     fakes.mkdir(parents=True)
     for name in ("profiles.py", "_state.py", "fake_darwin_rebuild.py"):
@@ -206,12 +213,12 @@ def render_tree(root: Path, machine: dict, hv: dict) -> None:
     (root / "nix" / "var" / "nix" / "profiles").mkdir(parents=True)
     (root / "etc" / "fleet" / "flake").mkdir(parents=True)
     if machine["class"] == "darwin":
-        for name in ("darwin-rebuild", "launchctl"):
-            shutil.copy(files / name, root / "usr" / "local" / "bin" / name)
+        shutil.copy(files / "darwin-rebuild", root / "usr" / "local" / "bin" / "darwin-rebuild")
+        python_tool(files / "launchctl", root / "usr" / "local" / "bin" / "launchctl")
         state = root / "var" / "lib" / "fleet-standin" / "darwin-rebuild"
         state.mkdir(parents=True)
-        (state / "config.json").write_text(json.dumps({"hosts": {machine["name"]: {"system": new,
-                                                                                    "build_error": None}}}))
+        config = {"hosts": {machine["name"]: {"system": new, "build_error": None}}}
+        (state / "config.json").write_text(json.dumps(config))
         (state / "profiles").symlink_to("/nix/var/nix/profiles")
     shutil.copy(files / "setup.sh", root / "etc" / "fleet-standin" / "setup.sh")
 
@@ -229,9 +236,9 @@ def provision(state: Path, machine: dict, vm: dict, hv: dict, identity: str, ssh
         for entry in sorted(root.iterdir()):
             tar.add(entry, arcname=entry.name)
     pre, _new = systems(machine["name"], machine["class"])
+    words = (machine["name"], hv["fleet_mesh_interface"], hv["fleet_public_interface"], hv["fleet_mesh_address"], pre)
     command = ("tar -x --no-same-owner --keep-directory-symlink -C / -f - && bash /etc/fleet-standin/setup.sh "
-               + " ".join(shlex.quote(a) for a in (machine["name"], hv["fleet_mesh_interface"],
-                                                    hv["fleet_public_interface"], hv["fleet_mesh_address"], pre)))
+               + " ".join(shlex.quote(a) for a in words))
     with open(archive, "rb") as handle:
         res = subprocess.run([ssh["bin"] + "/ssh", f"root@{vm['ssh_host']}", command], stdin=handle,
                              capture_output=True, text=True, check=False, timeout=600)
