@@ -43,7 +43,26 @@ sys.path.insert(0, str(REPO / "tests" / "vm"))
 import qemu  # noqa: E402
 from support import nix as nixsupport  # noqa: E402
 
-LOOPBACK_BASE = 10
+LOOPBACK_BASES = range(10, 230, 20)
+
+
+def free_loopback_base(count: int) -> int:
+    """The first base whose addresses 127.0.0.<base+1..base+count> have port 22 free
+    (another rehearsal, or the developer's own, may hold one)."""
+    import socket
+
+    for base in LOOPBACK_BASES:
+        try:
+            for index in range(1, count + 1):
+                with socket.socket() as sock:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind((qemu.loopback_host(base, index), 22))
+        except OSError:
+            continue
+        return base
+    raise SystemExit(f"standins: expected port 22 free on {count} loopback addresses 127.0.0.<base+i> for some base "
+                     f"in {list(LOOPBACK_BASES)}; found every base in use. Stop other rehearsals "
+                     f"(python3 tests/rehearsal/standins.py down --state-dir DIR).")
 # Windows shortened to minutes for the rehearsal (production: inventory/group_vars/all.yml).
 WINDOWS = {
     "fleet_gate_host_stable_minutes": int(os.environ.get("FLEET_REHEARSAL_STABLE_MINUTES", "3")),
@@ -313,7 +332,8 @@ def up(state: Path, standins: list[dict], memory: int, timeout: int) -> dict:
     state.mkdir(parents=True, exist_ok=True)
     ca = make_ca(state)
     say(f"boot {len(standins)} QEMU VM(s): {', '.join(m['name'] for m in standins)}")
-    vms = qemu.up(state / "vms", [m["name"] for m in standins], memory, timeout, loopback_base=LOOPBACK_BASE)
+    base = free_loopback_base(len(standins))
+    vms = qemu.up(state / "vms", [m["name"] for m in standins], memory, timeout, loopback_base=base)
     say(f"booted in {vms['boot_seconds']}s; certify host keys with the rehearsal CA")
     ssh = write_ssh_trust(state, ca, vms["identity_file"])
     domain = nixsupport.nix_eval("fleet.domain") if os.environ.get("FLEET_REHEARSAL_DOMAIN") is None \
