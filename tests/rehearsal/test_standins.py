@@ -120,3 +120,27 @@ def test_nix_env_stand_in_sets_switches_and_lists_generations(tmp_path):
     assert listing[0].startswith("   1 ") and listing[0].endswith("(current)") and len(listing) == 2
     bad = nix_env("--switch-generation", "7")
     assert bad.returncode == 1 and "error: profile version 7 does not exist" in bad.stderr
+
+
+def test_timeline_draws_every_kind_and_each_phase_window_from_the_ledger_alone(tmp_path):
+    import timeline
+
+    sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
+    import ledger as ledger_mod
+
+    # A ledger written through the Ledger API as the modules write it (plotting only reads it).
+    path = tmp_path / "ledger.sqlite"
+    with ledger_mod.Ledger(str(path)) as led:
+        led.record("deployment", "srv-a", "clan_machine", True, phase=1)
+        led.record("health", "srv-a", "service_health", True, phase=1)
+        led.record("problem", "srv-a", "rolled-back", False, phase=1)
+        led.record("gate", "srv-a", "gate", False, phase=1, details="NO-GO: srv-a: stable_for")
+        led.record("gate", "srv-a", "gate", True, phase=1, details="GO")
+    rows = timeline.load(path)
+    [(phase, start, end, closed)] = timeline.windows(rows)
+    assert (phase, closed) == (1, True) and start == rows[0]["at"] and end == rows[-1]["at"]
+    out = tmp_path / "t.svg"
+    timeline.plot(rows, out)
+    svg = out.read_text()
+    for label in ("deployment ok", "health ok", "problem opened", "gate NO-GO", "gate GO", "phase 1 window"):
+        assert label in svg

@@ -17,6 +17,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+LABELS = {
+    "deployment": {1: "deployment ok", 0: "deployment failed"},
+    "health": {1: "health ok", 0: "health failed"},
+    "problem": {1: "problem closed", 0: "problem opened"},
+    "gate": {1: "gate GO", 0: "gate NO-GO"},
+}
 STYLE = {  # kind -> (marker, size)
     "deployment": ("^", 80),
     "health": (".", 40),
@@ -66,12 +72,20 @@ def plot(rows: list[dict], out: Path) -> None:
                 fontsize=8, color=colours(phase % 10))
     for kind, (marker, size) in STYLE.items():
         for ok in (1, 0):
-            sel = [r for r in rows if r["kind"] == kind and r["ok"] == ok and r["host"] in index]
+            sel = [r for r in rows if r["kind"] == kind and r["ok"] == ok and r["host"] in index
+                   and (kind != "gate" or r["check_name"] == "gate")]
             if sel:
                 ax.scatter([r["at"] for r in sel], [index[r["host"]] for r in sel], marker=marker, s=size,
                            c="tab:green" if ok else "tab:red", edgecolors="black", linewidths=0.3,
-                           label=f"{kind} {'ok' if ok else 'failed'}" if kind != "gate" else
-                           f"gate {'GO' if ok else 'NO-GO'}", zorder=3)
+                           label=LABELS[kind][ok], zorder=3)
+    # The checks a phase's preflight makes of the earlier gates, apart from the phase's own decisions.
+    for ok in (1, 0):
+        sel = [r for r in rows if r["kind"] == "gate" and r["check_name"] != "gate" and r["ok"] == ok
+               and r["host"] in index]
+        if sel:
+            ax.scatter([r["at"] for r in sel], [index[r["host"]] - 0.25 for r in sel], marker="s", s=25,
+                       c="tab:green" if ok else "tab:red", edgecolors="black", linewidths=0.3,
+                       label=f"preflight {'passed' if ok else 'refused'}", zorder=3)
     ax.set_yticks(range(len(hosts)), hosts)
     ax.set_ylim(-0.7, len(hosts) - 0.1)
     ax.set_xlabel("recorded at (UTC)")
