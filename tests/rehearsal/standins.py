@@ -63,6 +63,8 @@ def free_loopback_base(count: int) -> int:
     raise SystemExit(f"standins: expected port 22 free on {count} loopback addresses 127.0.0.<base+i> for some base "
                      f"in {list(LOOPBACK_BASES)}; found every base in use. Stop other rehearsals "
                      f"(python3 tests/rehearsal/standins.py down --state-dir DIR).")
+
+
 # Windows shortened to minutes for the rehearsal (production: inventory/group_vars/all.yml).
 WINDOWS = {
     "fleet_gate_host_stable_minutes": int(os.environ.get("FLEET_REHEARSAL_STABLE_MINUTES", "3")),
