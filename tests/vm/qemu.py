@@ -71,7 +71,9 @@ def accelerator() -> list[str]:
         # TCG's translation cache defaults to 1 GiB per VM; 128 MiB keeps two
         # VMs near 1.1 GB of RAM at no visible cost in speed here.
         return ["-accel", f"tcg,tb-size={os.environ.get('FLEET_VM_TB_SIZE', '128')}", "-cpu", "max"]
-    return ["-accel", accel, "-cpu", "host"]
+    # FLEET_VM_CPU: e.g. "host,-arch-capabilities" where the host CPU model
+    # carries an MSR the nested hypervisor refuses (MSR 0x10a here).
+    return ["-accel", accel, "-cpu", os.environ.get("FLEET_VM_CPU", "host")]
 
 
 def build_image() -> Path:
@@ -96,7 +98,7 @@ def qemu_argv(image: Path, vm: dict, state: Path, net: dict) -> list[str]:
         "-initrd", str(image / "initrd.img"),
         "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet systemd.show_status=0",
         "-drive", f"file={vm['overlay']},if=virtio,format=qcow2",
-        "-netdev", f"user,id=mgmt,hostfwd=tcp:127.0.0.1:{vm['port']}-:22",
+        "-netdev", f"user,id=mgmt,hostfwd=tcp:{vm.get('ssh_host', '127.0.0.1')}:{vm['port']}-:22",
         "-device", f"virtio-net-pci,netdev=mgmt,mac={mac(idx, 0)}",
         "-netdev", f"socket,id=mesh,mcast={MCAST_GROUP}:{net['mesh_port']},localaddr=127.0.0.1",
         "-device", f"virtio-net-pci,netdev=mesh,mac={mac(idx, 1)}",
@@ -114,13 +116,24 @@ def ssh_ready(vm: dict, key: Path) -> bool:
         ["ssh", "-q", "-i", str(key), "-p", str(vm["port"]),
          "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "root@127.0.0.1", "systemctl is-system-running --wait >/dev/null 2>&1; true"],
+         f"root@{vm.get('ssh_host', '127.0.0.1')}", "systemctl is-system-running --wait >/dev/null 2>&1; true"],
         capture_output=True, text=True, check=False, timeout=120,
     )
     return res.returncode == 0
 
 
-def up(state: Path, names: list[str], memory: int, timeout: int) -> dict:
+def loopback_host(base: int | None, index: int) -> str:
+    """127.0.0.1, or with a base one loopback address per VM (127.0.0.<base+index>):
+    every VM then answers SSH on port 22 of its own address, as a real host does,
+    so tools that take `user@host` without a port (clan's --target-host) reach it."""
+    if base is None:
+        return "127.0.0.1"
+    if not 1 < base + index < 255:
+        raise ValueError(f"loopback base {base} + VM index {index} is outside 127.0.0.2-254")
+    return f"127.0.0.{base + index}"
+
+
+def up(state: Path, names: list[str], memory: int, timeout: int, loopback_base: int | None = None) -> dict:
     state.mkdir(parents=True, exist_ok=True)
     image = build_image()
     net = {
@@ -142,7 +155,8 @@ def up(state: Path, names: list[str], memory: int, timeout: int) -> dict:
             "name": name,
             "index": index,
             "memory": memory,
-            "port": free_port(),
+            "ssh_host": loopback_host(loopback_base, index),
+            "port": 22 if loopback_base is not None else free_port(),
             "overlay": str(overlay),
             "pidfile": str(state / f"{name}.pid"),
             "mesh_address": host_address(net["mesh_prefix"], index),
@@ -203,6 +217,8 @@ def main() -> None:
     p_up.add_argument("--names", required=True, help="comma-separated VM names")
     p_up.add_argument("--memory", type=int, default=int(os.environ.get("FLEET_VM_MEMORY", "512")))
     p_up.add_argument("--timeout", type=int, default=int(os.environ.get("FLEET_VM_BOOT_TIMEOUT", "420")))
+    p_up.add_argument("--loopback-base", type=int, default=None,
+                      help="give VM i the address 127.0.0.<base+i> with SSH on port 22")
     p_down = sub.add_parser("down")
     p_down.add_argument("--state-dir", required=True, type=Path)
     args = parser.parse_args()
@@ -210,7 +226,7 @@ def main() -> None:
         for tool in ("qemu-system-x86_64", "qemu-img", "ssh"):
             if shutil.which(tool) is None:
                 sys.exit(f"qemu.py: {tool} is not installed (apt-get install qemu-system-x86 qemu-utils openssh-client)")
-        print(json.dumps(up(args.state_dir, args.names.split(","), args.memory, args.timeout)))
+        print(json.dumps(up(args.state_dir, args.names.split(","), args.memory, args.timeout, args.loopback_base)))
     else:
         print(json.dumps({"stopped": down(args.state_dir)}))
 

@@ -1,0 +1,183 @@
+"""scripts/collect-evidence: which phases it picks from a ledger written by
+real playbook runs, what it runs and logs, and what its installers write.
+
+The ledger is produced by ansible-playbook playbooks/phase1.yml itself (the
+deploy through the clan_machine module and the clan contract fake, the real
+verification roles on the local connection), never seeded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import plistlib
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COLLECT = REPO / "scripts" / "collect-evidence"
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+import phase_helpers as H  # noqa: E402
+
+
+def collect(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(COLLECT), *args], capture_output=True, text=True, timeout=900,
+                          env=env or dict(os.environ), check=False)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """A ledger after a real run of phase1.yml: both phase-1 hosts deployed,
+    their verification run (and failed on the local connection: no CA key)."""
+    tmp = tmp_path_factory.mktemp("phase1")
+    inventory = H.write_inventory(tmp / "inventory")
+    (tmp / "flake").mkdir()
+    hosts = H.hosts_in_phase(1)
+    H.fake_clan_state(tmp / "clan-state", hosts)
+    ledger = tmp / "ledger.sqlite"
+    res = H.run_playbook("phase1.yml", inventory, ledger, tmp, "-e", "fleet_gate_host_stable_minutes=10")
+    assert ledger.exists(), res.stdout[-3000:]
+    return {"tmp": tmp, "inventory": inventory, "ledger": ledger, "hosts": hosts, "run": res}
+
+
+@pytest.mark.nix
+@pytest.mark.slow
+def test_a_deployed_phase_without_go_is_in_progress_and_reading_changes_nothing(deployed):
+    ledger = deployed["ledger"]
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as conn:
+        deploys = conn.execute("SELECT host FROM events WHERE kind='deployment' AND ok=1 AND phase=1").fetchall()
+    assert sorted(h for (h,) in deploys) == deployed["hosts"], deployed["run"].stdout[-3000:]
+    before = digest(ledger)
+    res = collect("--ledger", str(ledger), "--list")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"1 {' '.join(deployed['hosts'])}"]
+    assert digest(ledger) == before
+    assert not Path(str(ledger) + "-journal").exists()
+
+
+@pytest.mark.nix
+@pytest.mark.slow
+def test_dry_run_names_the_exact_playbook_run_per_phase(deployed):
+    res = collect("--ledger", str(deployed["ledger"]), "--dry-run", "-i", str(deployed["inventory"]))
+    assert res.returncode == 0, res.stderr
+    [line] = res.stdout.splitlines()
+    assert f"phase 1 ({', '.join(deployed['hosts'])}): would run " in line
+    assert f"{REPO}/playbooks/phase1.yml --tags verify,gate -i {deployed['inventory']}" in line
+
+
+@pytest.mark.nix
+@pytest.mark.slow
+def test_a_failed_phase_run_is_logged_on_one_line_and_fails_the_collector(deployed):
+    from fakes import install
+
+    tmp = deployed["tmp"]
+    bin_dir = install(tmp / "bin", ["clan", "darwin-rebuild", "ssh"])
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_CLAN_STATE=str(tmp / "clan-state"),
+               ANSIBLE_INVENTORY_CACHE="False")
+    log = tmp / "evidence.log"
+    res = collect("--ledger", str(deployed["ledger"]), "-i", str(deployed["inventory"]), "--log", str(log),
+                  "--output-dir", str(tmp), "--", "-e", f"fleet_flake={tmp / 'flake'}",
+                  "-e", f"fleet_reports_dir={tmp / 'reports'}", env=env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    [line] = log.read_text().splitlines()
+    assert f"phase 1 ({', '.join(deployed['hosts'])}): rc=" in line and " rc=0 " not in line
+    assert f"(output: {tmp / 'phase1.log'})" in line
+    assert "PLAY RECAP" in (tmp / "phase1.log").read_text()
+    assert res.stdout.strip() == line
+
+
+def test_an_empty_ledger_has_no_phase_in_progress(tmp_path):
+    ledger = tmp_path / "ledger.sqlite"
+    sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
+    import ledger as ledger_mod
+
+    ledger_mod.Ledger(str(ledger)).close()  # the schema only, no evidence
+    res = collect("--ledger", str(ledger))
+    assert res.returncode == 0
+    assert f"no phase in progress in {ledger}: nothing deployed is waiting for a GO" in res.stdout
+
+
+def test_a_missing_ledger_is_an_error_that_says_what_to_do(tmp_path):
+    res = collect("--ledger", str(tmp_path / "none.sqlite"))
+    assert res.returncode == 2
+    assert (f"collect-evidence: expected the ledger at {tmp_path / 'none.sqlite'}; found no file. Deploy a phase "
+            "first (ansible-playbook playbooks/phase1.yml) or pass --ledger / FLEET_LEDGER_PATH.") in res.stderr
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_sqlite_file_that_is_not_a_ledger_is_refused_untouched(tmp_path):
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    before = digest(other)
+    res = collect("--ledger", str(other), "--list")
+    assert res.returncode == 2
+    assert f"collect-evidence: expected a stability ledger (table events) at {other}; found no such table" in res.stderr
+    assert digest(other) == before
+
+
+def test_install_dry_run_names_the_systemd_units_and_writes_nothing(tmp_path):
+    res = collect("--install", "systemd", "--dry-run", "--unit-dir", str(tmp_path / "units"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [
+        f"collect-evidence: would install {tmp_path / 'units' / 'fleet-evidence.service'}",
+        f"collect-evidence: would install {tmp_path / 'units' / 'fleet-evidence.timer'}",
+        "collect-evidence: would run systemctl --user daemon-reload",
+        "collect-evidence: would run systemctl --user enable --now fleet-evidence.timer",
+    ]
+    assert not (tmp_path / "units").exists()
+
+
+def test_installed_systemd_units_are_valid(tmp_path):
+    units = tmp_path / "units"
+    res = collect("--install", "systemd", "--no-enable", "--unit-dir", str(units), "--ledger", str(tmp_path / "l.sqlite"))
+    assert res.returncode == 0, res.stderr
+    service = (units / "fleet-evidence.service").read_text()
+    timer = (units / "fleet-evidence.timer").read_text()
+    assert "@" not in service.replace("fleet-evidence", "") and "@" not in timer
+    assert f"ExecStart={REPO}/scripts/collect-evidence --log {REPO}/.cache/evidence.log" in service
+    assert f"Environment=FLEET_LEDGER_PATH={tmp_path / 'l.sqlite'}" in service
+    assert "OnCalendar=daily" in timer and "Persistent=true" in timer
+    if shutil.which("systemd-analyze"):
+        # --man=no: no man pages here; verify parses every directive and checks ExecStart exists.
+        ver = subprocess.run(["systemd-analyze", "verify", "--man=no", str(units / "fleet-evidence.service"),
+                              str(units / "fleet-evidence.timer")], capture_output=True, text=True, check=False)
+        assert ver.returncode == 0 and "fleet-evidence" not in ver.stderr, ver.stderr
+
+
+def test_installed_launchd_agent_is_a_valid_plist_running_the_collector(tmp_path):
+    res = collect("--install", "launchd", "--no-enable", "--unit-dir", str(tmp_path), "--interval", "3600",
+                  "--ledger", str(tmp_path / "l.sqlite"))
+    assert res.returncode == 0, res.stderr
+    path = tmp_path / "org.fleet.migration.evidence.plist"
+    assert res.stdout.splitlines()[0] == f"collect-evidence: installing {path}"
+    assert res.stdout.splitlines()[1].startswith("collect-evidence: would run launchctl bootstrap gui/")
+    with open(path, "rb") as handle:
+        plist = plistlib.load(handle)
+    assert plist["Label"] == "org.fleet.migration.evidence" == path.stem
+    assert plist["ProgramArguments"][0] == str(COLLECT) and os.access(plist["ProgramArguments"][0], os.X_OK)
+    assert plist["StartInterval"] == 3600 and plist["WorkingDirectory"] == str(REPO)
+    assert plist["EnvironmentVariables"]["FLEET_LEDGER_PATH"] == str(tmp_path / "l.sqlite")
+    assert "@" not in json.dumps(plist)
+    # The shipped template is itself a valid plist.
+    with open(REPO / "contrib" / "schedule" / "launchd" / path.name, "rb") as handle:
+        assert plistlib.load(handle)["Label"] == plist["Label"]
+
+
+def test_the_ci_workflow_runs_the_collector_on_a_schedule_on_a_self_hosted_runner():
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "evidence.yml").read_text())
+    assert workflow[True]["schedule"][0]["cron"]  # YAML 1.1 reads `on` as True
+    job = workflow["jobs"]["collect"]
+    assert "self-hosted" in job["runs-on"]
+    assert any("scripts/collect-evidence" in step.get("run", "") for step in job["steps"])

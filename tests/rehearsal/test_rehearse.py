@@ -1,0 +1,86 @@
+"""scripts/rehearse end to end on QEMU stand-ins, asserted on the ledger it leaves.
+
+For every phase 1-5: a GO for each of its hosts, recorded after health rows
+that the verification roles themselves wrote (check names of the class's
+fleet_verify_roles, no `seed`/`verify` stand-ins) since the host's latest
+deployment; for each injected fault a NO-GO before the GO that follows.
+Opt-in to the full five phases with FLEET_REHEARSAL=1 (about 25 minutes and
+six VMs); otherwise skipped, saying why.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import standins  # noqa: E402
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.nix]
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory):
+    if os.environ.get("FLEET_REHEARSAL") != "1":
+        pytest.skip("the full rehearsal boots 6 VMs for ~25 minutes: set FLEET_REHEARSAL=1 to run it")
+    for tool in ("qemu-system-x86_64", "qemu-img", "ssh", "faketime"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, check=False).returncode:
+            pytest.skip(f"{tool} is not installed (apt-get install qemu-system-x86 qemu-utils openssh-client faketime)")
+    state = tmp_path_factory.mktemp("rehearsal")
+    ledger = state / "ledger.sqlite"
+    env = dict(os.environ, FLEET_LEDGER_PATH=str(ledger))
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "rehearse"), "--state-dir", str(state)],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    return {"state": state, "ledger": ledger, "run": res}
+
+
+def rows(ledger: Path) -> list[dict]:
+    conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM events ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def verify_roles(klass: str) -> list[str]:
+    return yaml.safe_load((REPO / "inventory" / "group_vars" / f"{klass}.yml").read_text())["fleet_verify_roles"]
+
+
+def test_rehearsal_exits_0_and_says_where_the_migration_stands(rehearsal):
+    res = rehearsal["run"]
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    assert "Where the migration stands:" in res.stdout
+    assert "every VM this run started is stopped" in res.stdout
+    assert (rehearsal["state"] / "timeline.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_every_phase_has_a_go_per_host_after_role_written_health_in_its_window(rehearsal):
+    events = rows(rehearsal["ledger"])
+    for machine in standins.plan(range(1, 6)):
+        host, phase = machine["name"], machine["phase"]
+        gos = [e for e in events if e["kind"] == "gate" and e["check_name"] == "gate" and e["phase"] == phase
+               and e["host"] == host and e["ok"]]
+        assert gos, f"{host}: no GO of the phase {phase} gate in the ledger"
+        go = gos[-1]
+        deploy = [e for e in events if e["kind"] == "deployment" and e["host"] == host and e["id"] < go["id"]][-1]
+        health = {e["check_name"] for e in events if e["kind"] == "health" and e["host"] == host and e["ok"]
+                  and deploy["id"] < e["id"] < go["id"]}
+        assert set(verify_roles(machine["class"])) <= health, (host, health)
+
+
+def test_each_fault_has_a_no_go_before_the_go_that_follows(rehearsal):
+    events = rows(rehearsal["ledger"])
+    darwin = [m for m in standins.plan(range(1, 6)) if m["class"] == "darwin"]
+    for machine, needle in zip(darwin, ["service_health", None, "clock"]):
+        host, phase = machine["name"], machine["phase"]
+        gates = [e for e in events if e["kind"] == "gate" and e["check_name"] == "gate" and e["phase"] == phase]
+        last_go = max(e["id"] for e in gates if e["ok"])
+        nogo = [e for e in gates if not e["ok"] and e["id"] < last_go and (needle or host) in e["details"]]
+        assert nogo, f"phase {phase} ({host}): no NO-GO naming {needle or host} before its GO"
