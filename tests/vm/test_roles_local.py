@@ -99,7 +99,7 @@ def test_firewall_verify_reports_an_extra_listener(tmp_path):
             sock.listen(8)
         ports = {"ssh": allowed.getsockname()[1], "zerotier": 9}
         res = run_role("firewall_verify", tmp_path, {
-            "ansible_host": "127.0.0.1", "fleet_ports": ports, "fleet_public_surface": SURFACE,
+            "ansible_host": "127.0.0.1", "fleet_public_address": "127.0.0.1", "fleet_ports": ports, "fleet_public_surface": SURFACE,
             "firewall_verify_tcp_candidates": str(extra.getsockname()[1]), "firewall_verify_udp_candidates": "",
             "firewall_verify_timeout": 1,
         })
@@ -116,9 +116,24 @@ def test_firewall_verify_requires_the_allowed_port_to_answer(tmp_path):
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]  # bound, not listening: refuses
         res = run_role("firewall_verify", tmp_path, {
-            "ansible_host": "127.0.0.1", "fleet_ports": {"ssh": port, "zerotier": 9}, "fleet_public_surface": SURFACE,
+            "ansible_host": "127.0.0.1", "fleet_public_address": "127.0.0.1", "fleet_ports": {"ssh": port, "zerotier": 9},
+            "fleet_public_surface": SURFACE,
             "firewall_verify_tcp_candidates": str(port), "firewall_verify_udp_candidates": "", "firewall_verify_timeout": 1,
         })
     out = flat(res)
     assert res.returncode != 0
     assert f"allowed TCP ports not answering [{port}]" in out
+
+
+def test_firewall_verify_refuses_to_probe_through_the_mesh(tmp_path):
+    """The firewall trusts the mesh interface: a probe over the mesh proves nothing."""
+    for hostvars, found in (
+        ({"ansible_host": "local.fleet", "fleet_domain": "fleet"}, "found none."),
+        ({"fleet_public_address": "local.fleet", "fleet_domain": "fleet"}, 'found "local.fleet", a mesh address.'),
+        ({"fleet_public_address": "10.147.17.5", "fleet_mesh_address": "10.147.17.5"}, 'found "10.147.17.5", a mesh address.'),
+    ):
+        res = run_role("firewall_verify", tmp_path / found[:8].strip('". '), {"fleet_ports": PORTS, "fleet_public_surface": SURFACE, **hostvars})
+        out = flat(res)
+        assert res.returncode != 0
+        assert f"local: firewall_verify: expected the host's public address (fleet_public_address), probed from outside the mesh; {found}" in out
+        assert "Set fleet_public_address in inventory/host_vars/local.yml" in out
