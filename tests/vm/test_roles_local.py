@@ -40,7 +40,7 @@ def test_mesh_verify_fails_closed_without_mesh_addresses(tmp_path):
                    hosts={"peer": {"fleet_ports": PORTS}})
     out = flat(res)
     assert res.returncode != 0
-    assert "local: mesh_verify: expected a mesh address (fleet_mesh_address) for every host" in out
+    assert "local: mesh_verify: expected a mesh address (fleet_mesh_address) for this host and every host of the scope" in out
     assert 'found none for ["peer"]' in out
     assert "clan var zerotier-ip" in out
 
