@@ -97,10 +97,13 @@ class LookupModule(LookupBase):
             if term == "path":
                 answers.append(path)
                 continue
+            if term == "deployed_hosts" and not os.path.exists(path):
+                continue
             try:
                 with Ledger(path, create=False, verify=self.get_option("verify_chain")) as ledger:
                     if term == "deployed_hosts":
-                        answers.append(deployed_hosts(ledger))
+                        # A list of hosts, flat, as inventory_hostnames gives them.
+                        answers.extend(deployed_hosts(ledger))
                     elif term == "problems":
                         answers.append(open_problems(ledger, self.get_option("host")))
                     elif term == "deployment":

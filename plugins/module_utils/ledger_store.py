@@ -28,7 +28,7 @@ import sqlite3
 import urllib.parse
 from dataclasses import asdict, dataclass
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # PRAGMA application_id: "FLDG". A file that is SQLite but not ours is refused.
 APPLICATION_ID = 0x464C4447
 KINDS = ("deployment", "health", "gate", "problem", "provision", "toggle", "ci")
