@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory
+from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory, phase_tags
 
 BLOCKING = "blocking"
 CONDITION = "condition"
@@ -58,6 +58,20 @@ def result(ok: bool, expected: str, found, hint: str, details=None) -> dict:
 
 def _missing(expected: str, evidence: Missing, hint: str) -> dict:
     return result(False, expected, "no evidence: %s" % evidence.reason, hint)
+
+
+# ------------------------------------------------------------------ phase playbooks
+
+
+def check_phase_playbooks(machines, playbooks_dir: str) -> dict:
+    """Every machine has exactly one phase tag, and that phase has a playbook."""
+    expected = "every machine tagged with exactly one phaseN that has playbooks/phaseN.yml"
+    if isinstance(machines, Missing):
+        return _missing(expected, machines, "fix the clan inventory first (seed_machines)")
+    found = phase_tags.problems(machines, playbooks_dir)
+    return result(not found, expected, "; ".join(found) if found else "all %d machines" % len(machines),
+                  "tag each machine with one phase that has a playbook (modules/clan/inventory/machines.nix)",
+                  {"problems": found})
 
 
 # ------------------------------------------------------------------ flake structure

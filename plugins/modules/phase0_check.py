@@ -254,6 +254,7 @@ def run_checks(module: AnsibleModule) -> dict:
         "flake_structure": phase0.check_flake_structure(flake_nix, ev.module_files(tracked)),
         "seed_machines": phase0.check_seed_machines(params["seed"], machines),
         "machine_configurations": phase0.check_machine_configurations(machines, configurations, machine_files),
+        "phase_playbooks": phase0.check_phase_playbooks(machines, os.path.join(ev.flake, "playbooks")),
     }
     for name, requirement in params["service_requirements"].items():
         criteria[name] = phase0.check_service_requirement(name, requirement, data, resolved)

@@ -118,3 +118,17 @@ def test_missing_evidence_fails_closed_saying_what_was_expected_and_what_to_do(c
     assert res["found"] == "no evidence: nix evaluation failed: gone"
     assert res["expected"].startswith(expected)
     assert res["hint"] == hint
+
+
+def test_phase_playbooks_names_a_machine_whose_phase_has_no_playbook(tmp_path):
+    (tmp_path / "phase1.yml").write_text("---\n")
+    machines = {"a": {"tags": ["phase1"]}, "b": {"tags": ["phase7"]}, "c": {"tags": ["server"]}}
+    res = phase0.check_phase_playbooks(machines, str(tmp_path))
+    assert not res["ok"]
+    assert res["found"] == (
+        "b: phase tag: expected playbooks/phase7.yml for its tag phase7; found no such playbook. Move the machine to a "
+        "phase that has a playbook (modules/clan/inventory/machines.nix) or add the playbook; "
+        "c: phase tag: expected exactly one tag phaseN; found none. Give the machine one phase tag in "
+        "modules/clan/inventory/machines.nix (docs/PHASES.md lists the phases)"
+    )
+    assert phase0.check_phase_playbooks({"a": {"tags": ["phase1"]}}, str(tmp_path))["ok"]
