@@ -304,7 +304,8 @@ def test_record_gate_writes_own_asserts_per_host_and_the_decision_once(ledger):
     assert rows[0].evidence["decision"] == "NO-GO"
     assert rows[0].details.startswith("NO-GO: rosegold: deployed: expected")
     # A host's row holds its own asserts only: O(checks) per host, not O(hosts).
-    assert {a["host"] for a in rows[0].evidence["asserts"]} == {"rosegold"}
+    assert {a["host"] for a in rows[0].evidence["failed"]} == {"rosegold"}
+    assert any(a["criterion"] == "deployed" for a in rows[0].evidence["failed"])
     assert rows[2].evidence["subjects"] == ["rosegold", "argentum"] and rows[2].evidence["failed"] > 0
     assert L.latest_gate(ledger, "rosegold", 3).id == ids[0]
 
