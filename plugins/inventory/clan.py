@@ -104,9 +104,9 @@ EXAMPLES = r"""
 # inventory/clan.yml
 plugin: fleet.migration.clan
 keyed_groups:
-  # phase_1, phase_2, ... from the phaseN tag
-  - key: fleet_phase
-    prefix: phase
+  # class_nixos, class_darwin (phaseN groups come from the tags themselves)
+  - key: clan_machine_class
+    prefix: class
     separator: "_"
 groups:
   # holders of a ZeroTier controller role, whatever the instance is called

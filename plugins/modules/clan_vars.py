@@ -73,11 +73,11 @@ EXAMPLES = r"""
     flake: "{{ playbook_dir }}/.."
   delegate_to: localhost
 
-- name: Fail when any zerotier var of cinnabar is missing
+- name: Fail when the zerotier identity of cinnabar is missing
   fleet.migration.clan_vars:
     machine: cinnabar
     action: check
-    generators: [zerotier]
+    generators: [zerotier-identity-cinnabar]
     fail_on_missing: true
   delegate_to: localhost
 
@@ -85,7 +85,7 @@ EXAMPLES = r"""
   fleet.migration.clan_vars:
     machine: electrum
     action: regenerate
-    generators: [root-password]
+    generators: [user-password-root]
   environment:
     SOPS_AGE_KEY_FILE: "{{ lookup('ansible.builtin.env', 'HOME') }}/.config/sops/age/keys.txt"
   delegate_to: localhost

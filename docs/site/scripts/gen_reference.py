@@ -141,7 +141,8 @@ def options_table(options: dict[str, Any], prefix: str = "") -> list[str]:
         if spec.get("choices"):
             extra.append("choices: " + ", ".join(_code(str(c)) for c in spec["choices"]))
         desc = markup(spec.get("description", "")).replace("\n\n", "<br/>").replace("\n", " ").replace("|", "\\|")
-        rows.append(f"| {_code(prefix + name)} | {kind} | {'; '.join(extra)} | {desc} |")
+        cell = "; ".join(extra).replace("|", "\\|")  # a pipe inside a code span still ends a table cell
+        rows.append(f"| {_code(prefix + name)} | {kind} | {cell} | {desc} |")
         for sub_key in ("suboptions", "options", "contains"):
             if isinstance(spec.get(sub_key), dict):
                 rows.extend(options_table(spec[sub_key], prefix + name + "."))
