@@ -42,7 +42,7 @@ def test_just_docs_builds_every_reference_page(built: dict) -> None:
 
 
 def test_browser(built: dict) -> None:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    chromium = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
     assert Path(chromium).exists(), "expected Chromium at /usr/bin/chromium: apt-get install -y chromium"
     manifest = built["manifest"]
     pages = [("reference/" if p != "index" else "reference") + (p + "/" if p != "index" else "/")
