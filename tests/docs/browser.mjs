@@ -41,14 +41,16 @@ const base = `http://127.0.0.1:${server.address().port}`;
 
 const result = { ok: false, failures: [], rendered: 0, reachable: 0, search: null, screenshots: [] };
 const fail = (msg) => result.failures.push(msg);
-const browser = await chromium.launch({
+// An empty profile directory per run (playwright passes it as --user-data-dir).
+const browser = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), 'chromium-')), {
   executablePath: args.chromium ?? '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1280, height: 900 },
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run',
-    `--user-data-dir=${await mkdtemp(join(tmpdir(), 'chromium-'))}`],
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(`${page.url()}: ${e.message}`));
   await mkdir(shots, { recursive: true });
