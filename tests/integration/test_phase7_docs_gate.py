@@ -31,8 +31,9 @@ def test_go_on_the_repository() -> None:
     assert row.ok and row.details == "GO"
     expected = row.evidence["expected"]
     assert "cinnabar" in expected["machine"] and "ledger_record" in expected["module"]
-    assert "inventory-clan" in expected["plugin"] and "mesh_verify" in expected["role"]
-    assert row.evidence["pages"] >= sum(len(v) for v in expected.values())
+    assert "fleet.migration.clan" in expected["plugin"]["inventory"] and "mesh_verify" in expected["role"]
+    assert "fleet.migration.phase_report" in expected["plugin"]["callback"]
+    assert row.evidence["pages"] >= len(expected["machine"]) + len(expected["module"]) + len(expected["role"])
 
 
 def test_no_go_dead_link_and_deprecated_reference(tmp_path: Path) -> None:

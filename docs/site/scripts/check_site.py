@@ -124,6 +124,9 @@ def main() -> None:
                                                     "index.html; found none. Run just docs."]}))
         sys.exit(2)
     expected = json.loads(args.expected_json)
+    if isinstance(expected.get("plugin"), dict):  # {type: [fqcn]} -> ["<type>-<name>"] of this collection
+        expected["plugin"] = sorted(f"{ptype}-{fqcn.rsplit('.', 1)[1]}" for ptype, names in expected["plugin"].items()
+                                    for fqcn in names if fqcn.startswith("fleet.migration."))
     unknown = set(expected) - set(SECTIONS)
     if unknown:
         sys.exit(f"check_site: expected kinds {sorted(SECTIONS)}; found {sorted(unknown)}")
