@@ -70,8 +70,8 @@ def copy_ledger(src: Path, dst_dir: Path) -> Path:
 
 def site_copy(dst: Path) -> Path:
     """A copy of docs/site (sources only; node_modules linked) for broken fixtures."""
-    shutil.copytree(SITE, dst, ignore=shutil.ignore_patterns("node_modules", "dist", ".astro", ".generated",
-                                                              "reference"))
+    skip = shutil.ignore_patterns("node_modules", "dist", ".astro", ".generated", "reference")
+    shutil.copytree(SITE, dst, ignore=skip)
     (dst / "node_modules").symlink_to(SITE / "node_modules")
     return dst
 

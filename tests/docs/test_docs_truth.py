@@ -138,7 +138,7 @@ def test_registry_has_no_stale_entries() -> None:
 def test_marker_convention_is_enforced(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text("<!-- needs: network -->\n```sh\nnix build .#x\n```\n\n```sh\nfalse-command --x\n```\n")
-    got = [b for b in blocks(page)]
+    got = list(blocks(page))
     assert [b["first"] for b in got] == ["nix build .#x", "false-command --x"]
     assert MARKER.search(got[0]["before"][0]).group(2) == "network"
     assert not any(MARKER.search(x) for x in got[1]["before"])

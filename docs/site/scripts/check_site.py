@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check a built documentation site (docs/site/dist): the evidence of the phase 7 docs gate.
 
 Checks, each failure becoming one reason line naming the page and what to do:
@@ -120,8 +119,8 @@ def main() -> None:
     parser.add_argument("--terms", type=Path, required=True, help="YAML file with deprecated_terms: [...]")
     args = parser.parse_args()
     if not (args.dist / "index.html").is_file():
-        print(json.dumps({"ok": False, "reasons": [f"{args.dist}: site missing: expected a built site with "
-                                                    "index.html; found none. Run just docs."]}))
+        reason = f"{args.dist}: site missing: expected a built site with index.html; found none. Run just docs."
+        print(json.dumps({"ok": False, "reasons": [reason]}))
         sys.exit(2)
     expected = json.loads(args.expected_json)
     if isinstance(expected.get("plugin"), dict):  # {type: [fqcn]} -> ["<type>-<name>"] of this collection

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the reference pages of the documentation site from the sources of truth.
 
 Run at every build (`docs/site/scripts/build`), never by hand-copying:
@@ -113,7 +112,7 @@ def markup(text: Any) -> str:
             else:
                 out.append(_code(arg))
         elif kind == "L":
-            label, _, url = arg.rpartition(",")
+            label, _sep, url = arg.rpartition(",")
             out.append(f"[{_esc(label.strip())}]({url.strip()})")
         elif kind == "R":
             out.append(_esc(arg.rsplit(",", 1)[0]))
@@ -232,8 +231,8 @@ def machine_page(name: str, hv: dict[str, Any], groups: list[str]) -> str:
     lines.append("| Ansible groups | " + ", ".join(_code(g) for g in groups) + " |")
     lines.append(f"| Deploy target | `{target}` |")
     lines.append(f"| Deploy method | `{hv.get('fleet_deploy_method', '')}` |")
-    lines.append("| Verify roles | " + ", ".join(f"[`{r}`](/reference/roles/{r}/)"
-                                              for r in hv.get("fleet_verify_roles", [])) + " |")
+    roles = ", ".join(f"[`{r}`](/reference/roles/{r}/)" for r in hv.get("fleet_verify_roles", []))
+    lines.append(f"| Verify roles | {roles} |")
     lines.append("")
     services = hv.get("clan_services") or {}
     modules = hv.get("clan_service_modules") or {}
