@@ -69,10 +69,17 @@ def copy_ledger(src: Path, dst_dir: Path) -> Path:
 
 
 def site_copy(dst: Path) -> Path:
-    """A copy of docs/site (sources only; node_modules linked) for broken fixtures."""
+    """A copy of docs/site for broken fixtures. node_modules is hard-linked (copied across file
+    systems): Astro refuses a node_modules symlinked from outside the project."""
     skip = shutil.ignore_patterns("node_modules", "dist", ".astro", ".generated", "reference")
     shutil.copytree(SITE, dst, ignore=skip)
-    (dst / "node_modules").symlink_to(SITE / "node_modules")
+
+    def link(src: str, target: str) -> None:
+        try:
+            os.link(src, target)
+        except OSError:
+            shutil.copy2(src, target)
+    shutil.copytree(SITE / "node_modules", dst / "node_modules", symlinks=True, copy_function=link)
     return dst
 
 

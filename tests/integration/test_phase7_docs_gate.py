@@ -71,4 +71,5 @@ def test_no_go_when_the_site_does_not_build(tmp_path: Path) -> None:
     proc = ds.playbook("phase7.yml", ledger, "-e", f"fleet_docs_site_dir={site}")
     assert proc.returncode != 0
     assert "repository: site build: expected docs/site/scripts/build to succeed; found exit code" in proc.stdout
+    assert "yaml" in proc.stdout.lower(), "expected the reason to carry the build error (a YAML error)"
     assert not decision(ledger).ok
