@@ -181,6 +181,8 @@ def test_version_bump(tmp_path: Path, docs_go: Path, section: str, expected: str
 
 
 @pytest.mark.skipif(not ds.LEDGER_HAS_CI, reason=ds.NEEDS_CI_KIND)
+@pytest.mark.xfail(strict=True, reason="known defect: the nothing-to-release refusal comes after the merge; "
+                   "fragments must be read from the branch before merging (docsite report)")
 def test_refusals_after_ci(tmp_path: Path, docs_go: Path) -> None:
     repo = scratch_repo(tmp_path)
     # no fragment: nothing to release
