@@ -102,3 +102,11 @@ build-all-nixos:
 # clan's NixOS VM test of testvm (online, needs KVM).
 vm-test:
     nix build -L .#checks.x86_64-linux.testvm
+
+# Build the documentation site (reference pages regenerated from the code) into docs/site/dist.
+docs:
+    docs/site/scripts/build
+
+# Serve the built documentation site at http://localhost:4321/.
+docs-serve: docs
+    cd docs/site && npx astro preview --host 127.0.0.1 --port 4321

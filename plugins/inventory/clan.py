@@ -141,10 +141,11 @@ role_groups:
   zerotier_controllers: {module: zerotier, role: controller}
 class_group_prefix: class_
 keyed_groups:
-  # phase_1, phase_2, ... from the phaseN tag; strict makes a machine without one an error naming fleet_phase
+  # phase1, phase2, ... again from fleet_phase (the tags make them too); strict makes a machine without a
+  # phaseN tag an error naming fleet_phase
   - key: fleet_phase
     prefix: phase
-    separator: "_"
+    separator: ""
 
 ---
 # The same inventory through clan-core's CLI
