@@ -181,14 +181,15 @@ def test_version_bump(tmp_path: Path, docs_go: Path, section: str, expected: str
 
 
 @pytest.mark.skipif(not ds.LEDGER_HAS_CI, reason=ds.NEEDS_CI_KIND)
-@pytest.mark.xfail(strict=True, reason="known defect: the nothing-to-release refusal comes after the merge; "
-                   "fragments must be read from the branch before merging (docsite report)")
 def test_refusals_after_ci(tmp_path: Path, docs_go: Path) -> None:
     repo = scratch_repo(tmp_path)
     # no fragment: nothing to release
     record_ci(repo, docs_go)
+    before = git(repo, "rev-parse", "main")
     proc = release(repo, docs_go, tmp_path)
     assert "version: expected at least one changelog fragment with changes" in proc.stdout
+    assert "Nothing was merged or tagged." in proc.stdout
+    assert git(repo, "rev-parse", "main") == before
     # a bookmark that would move
     fragment(repo, "feature", "minor_changes", "a feature.")
     git(repo, "tag", "-a", "pre-migration", "-m", "x", "migration")
