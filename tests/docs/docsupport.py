@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "docs" / "site"
 DIST = SITE / "dist"
 VENV_BIN = REPO / ".venv" / "bin"
-sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-import ledger as ledger_mod  # noqa: E402  (stdlib only; loaded by path on purpose)
+sys.path.insert(0, str(REPO / ".collections"))
+from ansible_collections.fleet.migration.plugins.module_utils import ledger as ledger_mod  # noqa: E402
 
 LEDGER_HAS_CI = "ci" in ledger_mod.KINDS
 NEEDS_CI_KIND = "the ledger has no kind 'ci' yet (the lead's ledger-core adds it); CI evidence cannot be recorded"

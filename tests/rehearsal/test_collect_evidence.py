@@ -97,8 +97,8 @@ def test_a_failed_phase_run_is_logged_on_one_line_and_fails_the_collector(deploy
 
 def test_an_empty_ledger_has_no_phase_in_progress(tmp_path):
     ledger = tmp_path / "ledger.sqlite"
-    sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-    import ledger as ledger_mod
+    sys.path.insert(0, str(REPO / ".collections"))
+    from ansible_collections.fleet.migration.plugins.module_utils import ledger as ledger_mod
 
     ledger_mod.Ledger(str(ledger)).close()  # the schema only, no evidence
     res = collect("--ledger", str(ledger))

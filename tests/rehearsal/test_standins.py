@@ -125,8 +125,8 @@ def test_nix_env_stand_in_sets_switches_and_lists_generations(tmp_path):
 def test_timeline_draws_every_kind_and_each_phase_window_from_the_ledger_alone(tmp_path):
     import timeline
 
-    sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-    import ledger as ledger_mod
+    sys.path.insert(0, str(REPO / ".collections"))
+    from ansible_collections.fleet.migration.plugins.module_utils import ledger as ledger_mod
 
     # A ledger written through the Ledger API as the modules write it (plotting only reads it).
     path = tmp_path / "ledger.sqlite"
