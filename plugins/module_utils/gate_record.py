@@ -18,6 +18,21 @@ from ansible_collections.fleet.migration.plugins.module_utils.gate_rules import 
 from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import Ledger
 from ansible_collections.fleet.migration.plugins.module_utils.stability import CLOCK_CHECK, CONTROLLER, FLEET, open_problems
 
+# Asserts about the phase as a whole, the same for every subject: recorded
+# once, on the (fleet) row, never once per host.
+SHARED = ("cumulative_stability", "no_open_problems", "clock")
+
+
+def _shared(criterion: str) -> bool:
+    return criterion in SHARED or criterion.startswith("rollback_plan:")
+
+
+def _compact(asserts) -> dict:
+    """Failed asserts whole; passed ones as criterion -> found, which is all a
+    reader needs of them (a year of daily gates stays small)."""
+    return {"failed": [asdict(a) for a in asserts if not a.ok], "passed": {a.criterion: a.found for a in asserts if a.ok}}
+
+
 # Bounded so that one decision row stays small even when every host fails.
 MAX_FAILURES_RECORDED = 50
 MAX_DETAILS = 2000
@@ -29,10 +44,10 @@ def record_gate(ledger: Ledger, result: GateResult, *, run_id: str = "") -> list
     spec = result.spec
     rows = []
     for subject in spec.subjects:
-        mine = [a for a in result.asserts if a.host == subject]
+        mine = [a for a in result.asserts if a.host == subject and not _shared(a.criterion)]
         own_failures = [a.message for a in mine if not a.ok]
         details = "GO" if result.passed else "NO-GO: " + (
-            " | ".join(own_failures) if own_failures else "this host's asserts hold; others failed (see the (fleet) row)"
+            " | ".join(own_failures) if own_failures else "this host's own asserts hold; the phase's failed (see the (fleet) row)"
         )
         rows.append(
             {
@@ -45,18 +60,13 @@ def record_gate(ledger: Ledger, result: GateResult, *, run_id: str = "") -> list
                 "run_id": run_id,
                 "at": result.evaluated_at,
                 "details": details[:MAX_DETAILS],
-                "evidence": {
-                    "decision": result.decision,
-                    "host_passed": all(a.ok for a in mine),
-                    # Failed asserts whole; passed ones as criterion -> found,
-                    # which is all a reader needs of them (a year of daily gates
-                    # stays small).
-                    "failed": [asdict(a) for a in mine if not a.ok],
-                    "passed": {a.criterion: a.found for a in mine if a.ok},
-                },
+                "evidence": {"decision": result.decision, "host_passed": all(a.ok for a in mine), **_compact(mine)},
             }
         )
     failures = result.failures
+    # The shared asserts of the first subject stand for all (they are identical).
+    first = spec.subjects[0] if spec.subjects else None
+    shared = [a for a in result.asserts if _shared(a.criterion) and a.host in (first, f"phase{spec.phase}")]
     rows.append(
         {
             "kind": "gate",
@@ -73,6 +83,7 @@ def record_gate(ledger: Ledger, result: GateResult, *, run_id: str = "") -> list
                 "asserts": len(result.asserts),
                 "failed": len(failures) if not result.passed else 0,
                 "failures": failures[:MAX_FAILURES_RECORDED] if not result.passed else [],
+                "shared": _compact(shared),
             },
         }
     )

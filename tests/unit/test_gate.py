@@ -4,6 +4,7 @@ and every failure names the host, the criterion, expected and found."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 
@@ -427,3 +428,17 @@ def test_phase1_needs_phase0_go_or_accepted_conditions(ledger):
         gate(ledger, **spec), "phase0_decision")
     spec["phase0"] = {"accepted_conditions": ["nixos_offline"]}
     assert gate(ledger, **spec).decision == "GO"
+
+
+def test_phase_wide_asserts_are_recorded_once_not_per_host(ledger):
+    hosts = [f"w{i}" for i in range(20)]
+    ledger.record("problem", "cinnabar", "flaps", False, at=ago(1))
+    result = gate(ledger, subjects=hosts, problem_hosts=["*"], cumulative={"hosts": hosts, "min_minutes": 10})
+    ids = L.record_gate(ledger, result)
+    rows = [e for e in ledger.events(kind="gate") if e.id in ids]
+    per_host = [r for r in rows if r.host != L.FLEET]
+    assert all("cumulative_stability" not in json.dumps(r.evidence) and "no_open_problems" not in json.dumps(r.evidence)
+               for r in per_host)
+    [fleet] = [r for r in rows if r.host == L.FLEET]
+    shared = {a["criterion"] for a in fleet.evidence["shared"]["failed"]}
+    assert shared == {"cumulative_stability", "no_open_problems"}
