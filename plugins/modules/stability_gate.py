@@ -15,7 +15,7 @@ description:
   - Missing evidence fails an assert. Each failure message names the host, the
     criterion, what was expected, what was found and what to do.
   - Evaluation only reads the ledger and runs in check mode. Outside check mode,
-    with O(record=true), the decision is appended to the ledger: one row per
+    with O(record=true), the decision is appended to the ledger, one row per
     subject host holding that host's own asserts, and one phase-wide row for the
     pseudo-host C((fleet)) holding the decision and its failed asserts.
   - The module always reports C(changed=false); RV(recorded_ids) lists the rows
