@@ -51,7 +51,7 @@ def test_real_flake_needs_at_most_three_nix_evals_and_records_the_decision(repo,
     assert calls.count("eval") <= 3, calls
     assert set(calls) == {"eval"}, calls
     (row,) = gate_rows(ledger)
-    assert (row.host, row.check, row.phase, row.ok) == ("fleet", "gate", 0, True)
+    assert (row.host, row.check, row.phase, row.ok) == ("(fleet)", "gate", 0, True)
     assert row.evidence["decision"] in ("GO", "CONDITIONAL GO")
     assert row.evidence["blocking"] == []
     if row.evidence["decision"] == "CONDITIONAL GO":
@@ -65,7 +65,7 @@ def test_no_go_is_recorded_before_the_run_fails(repo, tmp_path):
     assert proc.returncode != 0
     assert "Phase 0 is NO-GO for" in proc.stdout
     (row,) = gate_rows(ledger)
-    assert row.host == "fleet" and row.ok is False
+    assert row.host == "(fleet)" and row.ok is False
     assert row.evidence["decision"] == "NO-GO"
     assert "seed_machines" in row.evidence["blocking"] and row.evidence["conditions"] == []
     assert row.details.startswith("Phase 0 NO-GO; blocking: ")

@@ -192,6 +192,13 @@ def test_paths_and_options_exist(path: Path) -> None:
     for token in inline_code(path):
         if (rel, token) in NOT_PATHS:
             continue
+        if "::" in token and token.split("::")[0].endswith(".py"):
+            # A pytest node id: the file exists and defines the test.
+            file, name = token.split("::", 1)
+            found = [REPO / file] if (REPO / file).is_file() else sorted(REPO.glob(f"tests/**/{file}"))
+            if not found or f"def {name.split('[')[0]}(" not in found[0].read_text():
+                problems.append(f"test {token!r} does not exist")
+            continue
         if looks_like_path(token):
             for pattern in path_patterns(token):
                 if pattern.startswith(GENERATED):
