@@ -36,10 +36,10 @@ options:
     description:
       - What is recorded. A C(problem) with O(ok=false) opens a problem; a later
         C(problem) with the same O(host) and O(check) and O(ok=true) closes it.
-    type: str
-    required: true
       - C(provision) and C(toggle) record cloud provisioning and a node switched
         on or off (evidence C(enabled)); C(ci) records a CI result.
+    type: str
+    required: true
     choices: [deployment, health, gate, problem, provision, toggle, ci]
   host:
     description: Inventory name of the host the evidence is about.
@@ -87,11 +87,15 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Nothing is written in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
     platforms: posix
     details: Runs on the controller, where the ledger lives.
 author:
