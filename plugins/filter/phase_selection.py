@@ -107,7 +107,7 @@ def phase_selection(pattern, groups, limit=None):
         raise AnsibleFilterError(
             f"{pattern}: hosts: expected at least one host in {pattern}{narrowed}; found none. A run that selects no "
             f"host does nothing, so it is refused. Check the phase's tags in modules/clan/inventory/machines.nix "
-            f"(ansible-inventory --graph {pattern.split(':')[0]}) and the --limit given."
+            f"(ansible-inventory --graph {pattern.split(':', maxsplit=1)[0]}) and the --limit given."
         )
     return pattern
 

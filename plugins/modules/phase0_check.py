@@ -150,6 +150,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory, nix_eval, phase0
 
+
 class Evidence:
     """Runs the evaluations; turns each failure into phase0.Missing."""
 

@@ -85,7 +85,7 @@ class Listeners:
             sock.bind((address, self.port))
             sock.listen(0)
             self._held.append(sock)
-            for _ in range(3):  # fill the queue (backlog 0 holds one) so later SYNs are dropped
+            for _fill in range(3):  # fill the queue (backlog 0 holds one) so later SYNs are dropped
                 filler = socket.socket()
                 filler.setblocking(False)
                 filler.connect_ex((address, self.port))
@@ -102,7 +102,7 @@ class Listeners:
         for sock in self._socks:
             sel.register(sock, selectors.EVENT_READ)
         while not self._stop.is_set():
-            for key, _ in sel.select(timeout=0.2):
+            for key, _mask in sel.select(timeout=0.2):
                 try:
                     conn, _addr = key.fileobj.accept()
                 except BlockingIOError:

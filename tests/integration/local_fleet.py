@@ -161,7 +161,7 @@ class LocalFleet:
         self.procs[name] = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=open(d / "sshd.log", "ab")
         )
-        for _ in range(100):
+        for _attempt in range(100):
             try:
                 with socket.create_connection((addr, port), timeout=0.2):
                     return

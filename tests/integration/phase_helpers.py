@@ -23,7 +23,7 @@ from support import nix as nixsupport
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / ".collections"))
-from ansible_collections.fleet.migration.plugins.module_utils import ledger as ledger_mod  # noqa: E402
+from ansible_collections.fleet.migration.plugins.module_utils import ledger as ledger_mod  # noqa: E402  pylint: disable=unused-import
 
 _CACHE: dict[str, dict] = {}
 

@@ -49,7 +49,7 @@ def mesh_port():
         server.settimeout(0.2)
         while not stop.is_set():
             try:
-                conn, _ = server.accept()
+                conn, _peer = server.accept()
                 conn.close()
             except OSError:
                 continue
@@ -93,6 +93,10 @@ def run(env, playbook, *extra):
 
 def enabled(**flags) -> list[str]:
     return ["-e", json.dumps({"fleet_nodes_enabled": flags})]
+
+
+INSTALL_FAKES_DISAGREE = ("the phase-6 fakes and the stricter install guard disagree: after provisioning, the fake host "
+                          "already reports NixOS generation 1, so clan_machine refuses the install (see the session note)")
 
 
 def seed_phase5_go(env):
@@ -169,7 +173,7 @@ def test_phase6_refuses_while_a_node_is_switched_off(env):
     assert [e for e in events(env, kind="deployment") if e.host in H.hosts_in_phase(6)] == []
 
 
-@pytest.mark.skip(reason="the phase-6 fakes and the stricter install guard disagree: after provisioning, the fake host already reports NixOS generation 1, so clan_machine refuses the install (integration defect, see the session note)")
+@pytest.mark.skip(reason=INSTALL_FAKES_DISAGREE)
 def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
     seed_phase5_go(env)
     res = run(env, "phase6.yml", *enabled(galena=True, scheelite=True))
@@ -204,8 +208,8 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
                   (env["tmp"] / "clan-state" / "calls.jsonl").read_text().splitlines()]
     assert sum(1 for c in clan_calls if c[1:3] == ["machines", "install"]) == 3
     # Deploy, verify (the real mesh_verify role), gate.
-    assert {e.host for e in events(env, kind="deployment") if e.ok and e.phase == 6} == {"electrum", "galena",
-                                                                                          "scheelite"}
+    deployed = {e.host for e in events(env, kind="deployment") if e.ok and e.phase == 6}
+    assert deployed == {"electrum", "galena", "scheelite"}
     health = [e for e in events(env, kind="health") if e.check == "mesh_verify" and e.phase == 6]
     assert {e.host for e in health if e.ok} == {"electrum", "galena", "scheelite"}, text[-3000:]
     gates = [e for e in events(env, kind="gate", phase=6) if e.check == "gate"]
@@ -217,7 +221,7 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
         assert f"{host}: deployed:" not in text and f"{host}: required_checks:" not in text
 
 
-@pytest.mark.skip(reason="the phase-6 fakes and the stricter install guard disagree: after provisioning, the fake host already reports NixOS generation 1, so clan_machine refuses the install (integration defect, see the session note)")
+@pytest.mark.skip(reason=INSTALL_FAKES_DISAGREE)
 def test_toggle_off_and_on_again(env):
     seed_phase5_go(env)  # switching a node on deploys it: phase 6's earlier gates hold first
     on = run(env, "nodes.yml", *enabled(scheelite=True))
@@ -264,7 +268,7 @@ def test_toggle_of_an_unknown_node_names_it(env):
     assert "found galenna unknown to terranix" in out(res)
 
 
-@pytest.mark.skip(reason="the phase-6 fakes and the stricter install guard disagree: after provisioning, the fake host already reports NixOS generation 1, so clan_machine refuses the install (integration defect, see the session note)")
+@pytest.mark.skip(reason=INSTALL_FAKES_DISAGREE)
 def test_phase_run_refuses_to_destroy_a_node_switched_on_earlier(env):
     on = run(env, "nodes.yml", *enabled(galena=True))
     assert on.returncode == 0, out(on)[-4000:]

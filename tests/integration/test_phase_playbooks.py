@@ -105,8 +105,6 @@ def system_profile(tmp: Path, generations: int) -> Path:
     return profiles / "system"
 
 
-
-
 def no_rows(env) -> bool:
     if not env["ledger"].exists():
         return True
@@ -273,7 +271,8 @@ def test_a_verify_role_that_cannot_run_fails_the_host_and_the_gate_names_the_mis
     out = " ".join((res.stdout + res.stderr).split())
     host = H.hosts_in_phase(1)[0]
     assert res.returncode != 0, res.stdout[-5000:]
-    assert f"{host}: required_checks: expected a healthy record of each of no_such_verify_role since the stability clock started; found missing no_such_verify_role." in out
+    assert (f"{host}: required_checks: expected a healthy record of each of no_such_verify_role since the stability "
+            "clock started; found missing no_such_verify_role.") in out
     assert "Phase 1 gate: NO-GO" in res.stdout
     # With --tags verify alone no gate fails the run: the last play does, naming the check.
     alone = run(servers, "phase1.yml", "--tags", "verify", *accept_phase0(), "-e", '{"fleet_verify_roles": ["no_such_verify_role"]}')

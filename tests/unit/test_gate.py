@@ -363,7 +363,8 @@ def test_acknowledged_clock_problem_restarts_stability_from_the_acknowledgement(
     healthy(ledger, "rosegold", 1)
     result = gate(ledger, stable_hosts=["rosegold"], min_stable_minutes=10)
     assert [a.ok for a in result.asserts if a.criterion == "clock"] == [True]
-    assert "since the clock problem acknowledged at 2026-06-01T11:40:00" in failure(gate(ledger, stable_hosts=["rosegold"], min_stable_minutes=30), "stable_for")
+    longer = gate(ledger, stable_hosts=["rosegold"], min_stable_minutes=30)
+    assert "since the clock problem acknowledged at 2026-06-01T11:40:00" in failure(longer, "stable_for")
     assert result.decision == "GO"
 
 

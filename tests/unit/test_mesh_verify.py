@@ -77,7 +77,7 @@ def test_scope_beyond_the_play_names_the_dead_peer(tmp_path):
         extra_vars={"fleet_mesh_scope": scope, "mesh_verify_timeout": 1})
     assert proc.returncode != 0
     assert mh.probe_counts(counts)["runs"] == 1
-    assert (f"h001: mesh_verify: expected to reach every peer over the mesh on port" in proc.stdout)
+    assert ("h001: mesh_verify: expected to reach every peer over the mesh on port" in proc.stdout)
     assert f"found no answer from dead01 ({DEAD}, " in proc.stdout
     assert "zerotier-cli listnetworks" in proc.stdout
     assert accepted == 1  # h001 -> h002
@@ -119,8 +119,8 @@ def test_host_without_mesh_address_is_named(tmp_path):
 
 def test_a_probe_that_fails_outright_marks_every_peer_unreachable(tmp_path):
     """Fail closed: rc 2 and no per-target rows must not read as 'nobody unreachable'."""
-    proc, _counts, accepted, _ledger = mesh_run(tmp_path, 3, limit="h001", extra_vars={"mesh_verify_max_parallel": 0,
-                                                            "fleet_mesh_scope": ["h001", "h002", "h003"]})
+    extra = {"mesh_verify_max_parallel": 0, "fleet_mesh_scope": ["h001", "h002", "h003"]}
+    proc, _counts, accepted, _ledger = mesh_run(tmp_path, 3, limit="h001", extra_vars=extra)
     assert proc.returncode != 0
     assert accepted == 0
     assert "found no answer from h002 (127.0.0.3, ValueError: --max-parallel: expected a positive number" in proc.stdout

@@ -183,7 +183,7 @@ def _shell(path, body):
 
 
 def _wait_pids(pidfile, count):
-    for _ in range(100):
+    for _attempt in range(100):
         if pidfile.exists() and len(pidfile.read_text().split()) >= count:
             return [int(p) for p in pidfile.read_text().split()]
         time.sleep(0.05)

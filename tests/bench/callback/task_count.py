@@ -52,8 +52,8 @@ class CallbackModule(CallbackBase):
 
     def _entry(self, result) -> dict:
         task = result._task
-        entry = self.tasks.setdefault(task.get_name(), {"action": task.action, "runs": 0, "items": 0,
-                                                       "skipped": 0, "hosts": []})
+        fresh = {"action": task.action, "runs": 0, "items": 0, "skipped": 0, "hosts": []}
+        entry = self.tasks.setdefault(task.get_name(), fresh)
         return entry
 
     def _host_done(self, result, skipped: bool = False) -> None:

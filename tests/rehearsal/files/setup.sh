@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs on a rehearsal stand-in, as root, once, after tests/rehearsal/standins.py
 # unpacked this host's tree into / (network files, firewall, secrets, stand-in
 # tools). Makes the pre-migration system generation 1 and activates it.
