@@ -44,7 +44,12 @@ def deployed(tmp_path_factory):
     hosts = H.hosts_in_phase(1)
     H.fake_clan_state(tmp / "clan-state", hosts)
     ledger = tmp / "ledger.sqlite"
-    res = H.run_playbook("phase1.yml", inventory, ledger, tmp, "-e", "fleet_gate_host_stable_minutes=10")
+    # Phase 0 records its decision first, as a user runs it; phase 1 accepts its conditions by name.
+    zero = H.run_playbook("phase0.yml", inventory, ledger, tmp, "-e", f"phase0_flake={H.REPO}",
+                          "-e", f"phase0_report_dir={tmp / 'reports0'}")
+    assert zero.returncode == 0, zero.stdout[-3000:]
+    res = H.run_playbook("phase1.yml", inventory, ledger, tmp, "-e", "fleet_gate_host_stable_minutes=10",
+                         "-e", '{"fleet_phase0_accepted_conditions": ["nixos_evaluates"]}')
     assert ledger.exists(), res.stdout[-3000:]
     return {"tmp": tmp, "inventory": inventory, "ledger": ledger, "hosts": hosts, "run": res}
 
