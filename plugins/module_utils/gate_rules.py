@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import Ledger, utcnow, to_iso
 from ansible_collections.fleet.migration.plugins.module_utils.stability import (
+    CLOCK_CHECK,
     CONTROLLER,
     DEFAULT_CLOCK_TOLERANCE_MINUTES,
     FLEET,
@@ -318,7 +319,7 @@ def _clock_assert(ctx: _Context, subject: str) -> Assertion:
         f"{human_minutes(ctx.spec.clock_tolerance_minutes)})",
         "; ".join(a.describe() for a in anomalies[:3]) + (" and more" if len(anomalies) > 3 else "") if anomalies else "consistent",
         "The controller's clock jumped. Fix it (timedatectl status; enable NTP), then acknowledge with "
-        "ansible-playbook playbooks/ledger-problem.yml -e problem_host='(controller)' -e problem=clock -e problem_ok=true "
+        f"ansible-playbook playbooks/ledger-problem.yml -e problem_host='{CONTROLLER}' -e problem={CLOCK_CHECK} -e problem_ok=true "
         "-e \"problem_details='clock fixed: ...'\"; stability is then measured again from the acknowledgement.",
     )
 

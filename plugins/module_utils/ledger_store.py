@@ -142,8 +142,11 @@ _N_CONTENT = 13
 # Rows whose chain a gate checks on every open; the whole chain is checked by
 # the report, scripts/ledger-verify and whenever the schema cookie moved.
 TAIL_ROWS = 500
-# The pseudo-host and check of a clock acknowledgement (see stability.py).
-_CLOCK_ACK = ("(controller)", "clock")
+# Pseudo-hosts: names no clan machine can have (clan machine names are host
+# names). The controller holds the clock problem; (fleet) a phase's decision.
+CONTROLLER = "(controller)"
+FLEET = "(fleet)"
+CLOCK_CHECK = "clock"
 
 
 @dataclass(frozen=True)
@@ -391,7 +394,7 @@ class Ledger:
         stamp = to_iso(at or utcnow())
         skew = (from_iso(run_max) - from_iso(stamp)).total_seconds() / 60.0 if run_max else 0.0
         evidence = evidence or {}
-        if (host, check) == _CLOCK_ACK and kind == "problem" and ok:
+        if (host, check) == (CONTROLLER, CLOCK_CHECK) and kind == "problem" and ok:
             # An acknowledged clock problem starts the comparison afresh.
             run_max = stamp
         else:

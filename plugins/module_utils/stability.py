@@ -21,12 +21,14 @@ import datetime as _dt
 import json
 from dataclasses import dataclass, field
 
-from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import Ledger, from_iso, to_iso
-
-# Pseudo-hosts: names no clan machine can have (clan machine names are host names).
-CONTROLLER = "(controller)"
-FLEET = "(fleet)"
-CLOCK_CHECK = "clock"
+from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import (  # noqa: F401  re-exported
+    CLOCK_CHECK,
+    CONTROLLER,
+    FLEET,
+    Ledger,
+    from_iso,
+    to_iso,
+)
 # A row may claim a time this far before the latest earlier row (or ahead of
 # now) before it counts as clock trouble: NTP slews, not jumps, within this.
 DEFAULT_CLOCK_TOLERANCE_MINUTES = 5.0

@@ -283,22 +283,6 @@ def test_a_verify_role_that_cannot_run_fails_the_host_and_the_gate_names_the_mis
     assert "Phase 1 gate: NO-GO" in res.stdout
 
 
-def system_profile(tmp: Path, generations: int) -> Path:
-    """A scratch NixOS system profile managed by the real nix-env: each
-    generation's switch-to-configuration appends "<generation> <action>" to
-    `activated`, standing in for a system closure's activation."""
-    profiles = tmp / "profiles"
-    profiles.mkdir(parents=True)
-    for n in range(1, generations + 1):
-        script = tmp / f"system{n}" / "bin" / "switch-to-configuration"
-        script.parent.mkdir(parents=True)
-        script.write_text(f'#!/bin/sh\necho "{n} $1" >> {tmp / "activated"}\n')
-        script.chmod(0o755)
-        (profiles / f"system-{n}-link").symlink_to(tmp / f"system{n}")
-    (profiles / "system").symlink_to(f"system-{generations}-link")
-    return profiles / "system"
-
-
 def test_rollback_nixos_returns_controller_first_to_the_replaced_generation_and_holds_the_gates(servers):
     hosts = H.hosts_in_phase(1)
     assert run(servers, "phase1.yml", "--tags", "deploy", *accept_phase0()).returncode == 0
