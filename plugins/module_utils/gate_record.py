@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ansible_collections.fleet.migration.plugins.module_utils.gate_rules import GateResult
-from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import Ledger
-from ansible_collections.fleet.migration.plugins.module_utils.stability import CLOCK_CHECK, CONTROLLER, FLEET, open_problems
+from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import CLOCK_CHECK, CONTROLLER, FLEET, Ledger
+from ansible_collections.fleet.migration.plugins.module_utils.stability import open_problems
 
 # Asserts about the phase as a whole, the same for every subject: recorded
 # once, on the (fleet) row, never once per host.

@@ -15,12 +15,16 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 
-from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import Ledger, utcnow, to_iso
-from ansible_collections.fleet.migration.plugins.module_utils.stability import (
+from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import (
     CLOCK_CHECK,
     CONTROLLER,
-    DEFAULT_CLOCK_TOLERANCE_MINUTES,
     FLEET,
+    Ledger,
+    to_iso,
+    utcnow,
+)
+from ansible_collections.fleet.migration.plugins.module_utils.stability import (
+    DEFAULT_CLOCK_TOLERANCE_MINUTES,
     HostStability,
     clock_anomalies,
     host_stability,

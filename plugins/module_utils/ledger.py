@@ -21,6 +21,9 @@ from ansible_collections.fleet.migration.plugins.module_utils.gate_rules import 
     evaluate_gate,
 )
 from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import (
+    CLOCK_CHECK,
+    CONTROLLER,
+    FLEET,
     APPEND_ONLY_MESSAGE,
     DEFAULT_LEDGER_PATH,
     KINDS,
@@ -34,9 +37,6 @@ from ansible_collections.fleet.migration.plugins.module_utils.ledger_store impor
     utcnow,
 )
 from ansible_collections.fleet.migration.plugins.module_utils.stability import (
-    CLOCK_CHECK,
-    CONTROLLER,
-    FLEET,
     HostStability,
     clock_anomalies,
     deployed_hosts,

@@ -20,11 +20,13 @@ Standard library only, so scripts can import it without Ansible.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 import urllib.parse
 from dataclasses import asdict, dataclass
 
@@ -209,14 +211,11 @@ class Ledger:
                 self.conn = self._open_read_only(timeout)
             else:
                 if not exists:
-                    os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+                    self._create_atomically(timeout)
                 self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
                 self.conn.row_factory = sqlite3.Row
-                self.conn.execute("PRAGMA journal_mode=WAL")
                 # FULL: a committed row survives power loss too, not only a killed process.
                 self.conn.execute("PRAGMA synchronous=FULL")
-                if not exists:
-                    self._create_schema()
         except sqlite3.DatabaseError as exc:
             self.close()
             raise LedgerError(f"cannot open the stability ledger {self.path}: {exc}. {_MOVE_ASIDE}.") from exc
@@ -256,6 +255,39 @@ class Ledger:
             f"refusing {self.path}: expected a fleet.migration stability ledger (SQLite, application_id "
             f"{APPLICATION_ID}, schema {SCHEMA_VERSION}); found {found}. The file was left untouched. {_MOVE_ASIDE}."
         )
+
+    def _create_atomically(self, timeout: float) -> None:
+        """Build the whole ledger in a private file, then link it into place.
+
+        Many hosts' tasks open the ledger at once on a first run; creating it
+        in place let another process see the empty file SQLite makes before
+        the schema exists (and refuse it as "not a ledger"). link() publishes
+        a complete ledger or fails because another writer won the race."""
+        directory = os.path.dirname(self.path) or "."
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".ledger-new-", suffix=".sqlite", dir=directory)
+        os.close(fd)
+        try:
+            self.conn = sqlite3.connect(tmp, timeout=timeout, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self._create_schema()
+            self.conn.close()  # checkpoints: the WAL is folded into the file
+            self.conn = None
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                # Another writer created it first: use theirs, after checking it.
+                self._check_is_ledger(timeout)
+        finally:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+            for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
 
     def _create_schema(self) -> None:
         # One script, one transaction: a ledger is never left half-created.

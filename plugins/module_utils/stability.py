@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import (  # noqa: F401  re-exported
     CLOCK_CHECK,
     CONTROLLER,
-    FLEET,
     Ledger,
     from_iso,
     to_iso,

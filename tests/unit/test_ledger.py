@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,37 @@ def test_an_empty_file_is_not_a_ledger(tmp_path):
     with pytest.raises(L.LedgerError, match="found an empty file. The file was left untouched"):
         L.Ledger(str(path))
     assert path.read_bytes() == b""
+
+
+_OPEN_AT_ONCE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.fleet.migration.plugins.module_utils import ledger as L
+start = float(sys.argv[3])
+while time.time() < start:
+    pass
+with L.Ledger(sys.argv[2]) as led:
+    led.record("health", sys.argv[4], "reachable", True, phase=1)
+"""
+
+
+def test_many_writers_creating_the_ledger_at_once_all_succeed(tmp_path):
+    # A first run opens the ledger from every host's task at the same moment;
+    # none may see a half-made file and refuse it.
+
+    for attempt in range(3):
+        path = tmp_path / f"race{attempt}" / "ledger.sqlite"
+        start = time.time() + 1.5
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT_ONCE, str(REPO / ".collections"), str(path), str(start), f"h{i}"],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(12)
+        ]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 12, "\n".join(e for e in errors if e)
+        with L.Ledger(str(path), create=False, verify=True) as led:
+            assert sorted(led.hosts()) == sorted(f"h{i}" for i in range(12))
+        assert [n for n in os.listdir(path.parent) if n.startswith(".ledger-new-")] == [], "a private copy was left"
