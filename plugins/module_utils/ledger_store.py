@@ -318,6 +318,22 @@ class Ledger:
         chain; if it holds, the new cookie is accepted."""
         if self.conn is None:
             return 0
+        # One read transaction, one snapshot: other hosts append while this
+        # runs, and reading MAX(id) and the rows apart would see a "gap".
+        self.conn.execute("BEGIN")
+        try:
+            cookie, count = self._verify_snapshot(chain)
+        finally:
+            self.conn.execute("COMMIT")
+        if cookie is not None and not self.read_only:
+            # The whole chain held: a VACUUM moved the cookie, not a rewrite.
+            with self.transaction():
+                n = self.conn.execute("SELECT COUNT(*) FROM ledger_meta WHERE key LIKE 'schema_cookie%'").fetchone()[0]
+                self.conn.execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", (f"schema_cookie.{n}", str(cookie)))
+        return count
+
+    def _verify_snapshot(self, chain: bool) -> tuple[int | None, int]:
+        """Returns (the moved schema cookie or None, rows checked)."""
         try:
             objects = {(r[0], r[1]): r[2] for r in self.conn.execute(
                 "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
@@ -341,12 +357,7 @@ class Ledger:
         cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
         moved = cookie != self._schema_cookie_expected()
         count = self._verify_chain(full=chain or moved)
-        if moved and not self.read_only:
-            # The whole chain held: a VACUUM moved the cookie, not a rewrite.
-            with self.transaction():
-                n = self.conn.execute("SELECT COUNT(*) FROM ledger_meta WHERE key LIKE 'schema_cookie%'").fetchone()[0]
-                self.conn.execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", (f"schema_cookie.{n}", str(cookie)))
-        return count
+        return (cookie if moved else None), count
 
     def _verify_chain(self, full: bool) -> int:
         last = self.conn.execute("SELECT MAX(id) FROM events").fetchone()[0] or 0
