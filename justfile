@@ -31,8 +31,16 @@ build:
     fi
 
 # The tests that run here and in CI alike: the nix tier (assertions, vars, data, darwin values) and the secret scan.
+# With .venv (scripts/setup) through scripts/test; in CI's fresh checkout (no .venv) with the devShell's python.
 test:
-    FLEET_SHARED={{shared}} scripts/test tests/nix tests/test_no_plaintext_secrets.py -q
+    #!/usr/bin/env bash
+    set -euo pipefail
+    paths=(tests/nix tests/test_no_plaintext_secrets.py)
+    if [ -e .venv/bin/activate ]; then
+      FLEET_SHARED={{shared}} scripts/test "${paths[@]}" -q
+    else
+      FLEET_SHARED={{shared}} python -m pytest "${paths[@]}" -q
+    fi
 
 # The offline tier's first-build check only (every darwin host and HM user's assertions and warnings).
 test-assertions:
