@@ -43,6 +43,7 @@ EXTRA_QUERIES = [
     ("value", ["users", "users", "crs58", "openssh", "authorizedKeys", "keys"]),
     ("packages", ["environment", "systemPackages"]),
     ("names", ["services", "colima"]),
+    ("value", ["home-manager", "users", "crs58", "programs", "zsh", "initContent"]),
 ]
 
 
@@ -186,6 +187,18 @@ def test_colima_only_on_stibnite():
     assert not scripts & set(value("blackphos", ["environment", "systemPackages"], "packages"))
     assert value("stibnite", ["services", "colima", "runtime"]) == "incus"
     assert value("stibnite", ["launchd", "user", "agents", "colima"]) == B.MISSING
+
+
+@pytest.mark.slow
+def test_colima_zsh_completion_only_where_colima_is():
+    """Baseline homeUsers.crs58@all.hostSpecific.stibnite: the admin's zsh loads colima's
+    completion (legacy modules/home/darwin-only/colima.nix); no other host has it."""
+    line = 'eval "$(colima completion zsh)"'
+    baseline = _baseline()["homeUsers"]["crs58@all"]["hostSpecific"]
+    assert "colima completion zsh" in baseline["stibnite"]["programs.zsh.initContent (extra)"]
+    for host in LEGACY_HOSTS:
+        init = value(host, ["home-manager", "users", "crs58", "programs", "zsh", "initContent"])
+        assert (line in init) == ("colima" in json.dumps(baseline.get(host, {}))), host
 
 
 @pytest.mark.slow
