@@ -65,6 +65,10 @@ ci-vars:
     # Flakes see only files git knows: stage (never commit) the copies in the CI checkout.
     git add vars/per-machine vars/shared sops
 
+# CI only: the darwin build matrix (machine names from the flake) as a GitHub step output; prints it without CI.
+ci-darwin-matrix:
+    echo "darwin=$(nix eval --json {{offline}} .#darwinConfigurations --apply builtins.attrNames)" >> "${GITHUB_OUTPUT:-/dev/stdout}"
+
 # Format the tree (treefmt via treefmt-nix: nixfmt, shellcheck, ruff).
 fmt:
     nix fmt

@@ -5,7 +5,7 @@ Each darwin configuration is evaluated with the real nix-darwin and home-manager
 with nixpkgs' pnames and the versions modules compare) and the CI vars fixture
 (tests/nix/vars-fixture/store). nix-darwin refuses to build a system with a
 failed assertion (modules/system/checks.nix); so does this tier. Warnings must
-be exactly the ones docs/INTEGRATION-FINDINGS.md justifies (none today).
+be exactly the ones docs/INTEGRATION-FINDINGS.md justifies (JUSTIFIED_WARNINGS).
 """
 from __future__ import annotations
 
