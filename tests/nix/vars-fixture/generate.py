@@ -16,7 +16,8 @@ and it can never be deployed. The prompted credentials hold placeholder
 strings. Never copy it into the production store (`just ci-vars` refuses to
 overwrite a real one).
 
-Tools: bwrap, ssh-keygen, openssl, mkpasswd, age-keygen, sops, and for
+Tools: bwrap, ssh-keygen, openssl, mkpasswd, age-keygen, sops, xkcdpass (clan-core's
+emergency-access), and for
 ZeroTier clan-core's own `zerotier-generate` (zerotier_tools, read from the
 clan-core input) with a `zerotier-idtool generate` stand-in backed by
 python-ztidentity (test identities only; see README.md next to this file).
