@@ -111,7 +111,7 @@ MACHINE_CLASSES = ("nixos", "darwin")
 # [ssh://][user@]host[:port][?Option=value&...]; host may be a [v6] address.
 _USER_RE = re.compile(r"^[^@\s:/\[\]?&]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.%-]+$")
-_TARGET_FORM = "[user@]host[:port] (IPv6 as [addr]:port or a bare addr, options as ?Option=value)"
+TARGET_FORM = "[user@]host[:port] (IPv6 as [addr]:port or a bare addr, options as ?Option=value)"
 
 
 class InventoryDataError(ValueError):
@@ -127,8 +127,11 @@ def _ipv6(text: str) -> bool:
     return True
 
 
-def _split_target(target: str) -> tuple:
-    """``(user, host, port, options)`` of a deploy address, or a reason string."""
+def split_target(target: str) -> tuple:
+    """``(user, host, port, options)`` of a deploy address, or a reason string.
+
+    Also used by clan_cli_host, so the modules read a target the way this plugin does.
+    """
     text = target.strip()
     if text.startswith("ssh://"):
         text = text[len("ssh://"):]
@@ -168,11 +171,11 @@ def _split_target(target: str) -> tuple:
 def parse_target_host(machine: str, target: str) -> dict:
     """Split deploy.targetHost into ansible_host, ansible_user, ansible_port
     (and ansible_ssh_common_args for clan's ``?Option=value`` ssh options)."""
-    split = _split_target(target) if isinstance(target, str) and target.strip() else "it is empty"
+    split = split_target(target) if isinstance(target, str) and target.strip() else "it is empty"
     if isinstance(split, str):
         raise InventoryDataError(
             "machine '%s': deploy.targetHost expected the form %s, found %r (%s); fix "
-            "clan.inventory.machines.%s.deploy.targetHost" % (machine, _TARGET_FORM, target, split, machine)
+            "clan.inventory.machines.%s.deploy.targetHost" % (machine, TARGET_FORM, target, split, machine)
         )
     user, host, port, options = split
     result = {"ansible_host": host}
