@@ -54,8 +54,10 @@ options:
     description:
       - Where the inventory data comes from. C(nix) runs C(nix eval --json) on the flake.
       - C(clan_cli) runs clan-core's CLI, C(clan select), once per selector (machines, service instance modules,
-        service roles, C(fleet)). The nix_* options then do not apply; the clan CLI cannot take
-        C(--override-input), so offline the flake's own lock must be fetchable.
+        service roles, C(fleet)). It reads the clan from C(clanInternals.inventoryClass.inventory), which every
+        clan-core clan has, and the C(fleet) output through maybe selectors, so a plain clan gives the same hosts,
+        groups and C(fleet_facts_missing) as with C(nix). The nix_* options then do not apply; the clan CLI cannot
+        take C(--override-input), so offline the flake's own lock must be fetchable.
     type: str
     choices: [nix, clan_cli]
     default: nix
@@ -372,6 +374,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         stderr = proc.stderr.decode("utf-8", "replace").strip()
         if proc.returncode != 0:
             tail = "\n".join(stderr.splitlines()[-_CLAN_STDERR_TAIL:]) or "(no output on stderr)"
+            if "attribute 'clanInternals' missing" in stderr:
+                # What the nix source reports as "no clan found", in the same words.
+                raise AnsibleParserError(
+                    "fleet.migration.clan: no clan found in flake '%s': expected the flake output "
+                    "clanInternals.inventoryClass.inventory (every clan made with clan-core's lib.clan or "
+                    "flakeModules.default has it), found a flake without clanInternals ('%s' said: %s); export the "
+                    "clan the way clan-core's templates do (templates/clan/default) or set flake to a clan"
+                    % (ref, shown, tail.splitlines()[-1]))
             raise AnsibleParserError(
                 "fleet.migration.clan: '%s' failed with exit code %d, expected 0; the clan CLI said:\n%s\n"
                 "Run the command with --debug for nix's full trace." % (shown, proc.returncode, tail))

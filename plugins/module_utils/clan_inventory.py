@@ -94,15 +94,22 @@ _FLEET_OUTPUTS = {
 
 # The same data through the clan CLI: `clan select --flake F SELECTOR` prints
 # the JSON of SELECTOR (clan-core pkgs/clan-cli/clan_cli/select.py, selector
-# syntax clan_lib/flake/flake.py parse_selector). Role members are selected as
-# attribute sets and reduced to their names by :func:`from_clan_select`; fields
-# are selected one by one so per-role settings (modules, maybe functions) are
-# never serialised.
+# syntax clan_lib/flake/flake.py parse_selector). The clan is read where every
+# clan-core clan has it and where the CLI itself reads it
+# (clanInternals.inventoryClass, clan_lib/persist/inventory_store.py), so a clan
+# exported only as clanInternals works as with the nix source. This fleet's
+# `fleet` output is selected with maybe selectors (`?name`): clan prints `{}`
+# for a missing one instead of failing (flake.py FlakeCacheEntry.select,
+# SelectorType.MAYBE), so a plain clan has its fleet facts missing, not an error.
+# Role members are selected as attribute sets and reduced to their names by
+# :func:`from_clan_select`; fields are selected one by one so per-role settings
+# (modules, maybe functions) are never serialised.
+CLAN_INVENTORY = "clanInternals.inventoryClass.inventory"
 CLAN_SELECTORS = {
-    "machines": "clan.inventory.machines.*.{machineClass,tags,description,deploy}",
-    "modules": "clan.inventory.instances.*.module",
-    "roles": "clan.inventory.instances.*.roles.*.{machines,tags}",
-    "fleet": "fleet.{ports,publicSurface,domain,generators}",
+    "machines": CLAN_INVENTORY + ".machines.*.{machineClass,tags,description,deploy}",
+    "modules": CLAN_INVENTORY + ".instances.*.module",
+    "roles": CLAN_INVENTORY + ".instances.*.roles.*.{machines,tags}",
+    "fleet": "?fleet.{?ports,?publicSurface,?domain,?generators}",
 }
 
 _PHASE_RE = re.compile(r"^phase(\d+)$")
@@ -404,7 +411,18 @@ def from_clan_select(selected: dict) -> dict:
             if isinstance(module, dict) else module,
             "roles": {role: _member_names(name, role, members) for role, members in roles.items()},
         }
-    return {"machines": machines, "instances": instances, "fleet": selected.get("fleet")}
+    return {"machines": machines, "instances": instances, "fleet": _maybe_fleet(selected.get("fleet"))}
+
+
+def _maybe_fleet(selected):
+    """The fleet output from what its maybe selector printed: ``{}`` without one, else ``{"fleet": {...}}``."""
+    if selected is None or selected == {}:
+        return None
+    if not isinstance(selected, dict) or set(selected) != {"fleet"}:
+        raise InventoryDataError(
+            "clan select '%s': expected {} (no fleet output) or {\"fleet\": {...}}, found %r; check that clan_bin is "
+            "clan-core's CLI" % (CLAN_SELECTORS["fleet"], selected))
+    return selected["fleet"]
 
 
 def _member_names(instance: str, role: str, members) -> dict:
