@@ -31,6 +31,9 @@ description:
     host variable C(fleet_facts_missing) lists it (the variable is absent when nothing is missing). With
     O(strict=true), a O(compose), O(groups) or O(keyed_groups) expression that needs a missing fact is an error
     naming the fact and the flake output that provides it; with O(strict=false) it is skipped.
+  - On a plain clan five lines of C(inventory/clan.yml) are enough (the first example) - the plugin, the flake and
+    the cache. What this fleet's C(fleet) outputs and C(phaseN) tags add are the C(fleet_*) variables above, which
+    the fleet's verification roles and phase playbooks read; nothing else depends on them.
   - An option this plugin does not know is an error naming it and the valid options.
   - The inventory file name must end in C(clan.yml) or C(clan.yaml).
   - With caching on, the cached evaluation is reused only while the flake's tracked files are unchanged.
@@ -127,12 +130,13 @@ options:
 """
 
 EXAMPLES = r"""
-# inventory/clan.yml on a plain clan (e.g. one made by `clan init`): five lines
+# inventory/clan.yml on a plain clan (e.g. one made by `clan init` from a clan-core template): five lines,
+# then `ansible-inventory -i inventory/clan.yml --graph`
 plugin: fleet.migration.clan
-flake: /srv/my-clan
-nix_offline: never
-timeout: 120
-cache: true
+flake: /srv/my-clan                           # default: the nearest flake.nix at or above this file
+cache: true                                   # reuse the evaluation while the flake's tracked files are unchanged
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/ansible-inventory
 
 ---
 # This fleet's inventory/clan.yml: groups from resolved roles and classes, fleet facts required by strict

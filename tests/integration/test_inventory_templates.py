@@ -251,3 +251,73 @@ def test_clan_cli_selectors_give_the_nix_source_hosts(clan):
     assert via_selectors == clan_inventory.build_hosts(
         nixsupport.nix_eval(".", apply=clan_inventory.INVENTORY_APPLY, flake=clan["flake"]))
     assert sorted(via_selectors) == sorted(clan["machines"])
+
+
+# ---------------------------------------------------------------- the README's five lines, run as shown
+
+README = REPO / "README.md"
+README_GRAPH_COMMAND = "ansible-inventory -i inventory/clan.yml --graph"
+
+
+def readme_clan_yml() -> list[str]:
+    """The indented inventory/clan.yml block of README's "The inventory plugin on any clan"."""
+    lines = README.read_text().split("## The inventory plugin on any clan", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("    plugin: fleet.migration.clan"))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("    "):
+            break
+        block.append(line[4:])
+    return block
+
+
+def plugin_example_clan_yml() -> list[str]:
+    """The first EXAMPLES document of the plugin, without its leading comment lines."""
+    import importlib  # pylint: disable=import-outside-toplevel
+    plugin = importlib.import_module("ansible_collections.fleet.migration.plugins.inventory.clan")
+    first = plugin.EXAMPLES.strip().split("\n---\n", 1)[0]
+    return [line for line in first.splitlines() if not line.startswith("#")]
+
+
+def test_readme_and_plugin_example_show_the_same_five_lines():
+    assert readme_clan_yml() == plugin_example_clan_yml()
+    assert len(readme_clan_yml()) == 5
+    assert "\n    %s\n" % README_GRAPH_COMMAND in README.read_text()
+
+
+def test_readme_five_lines_and_command_run_on_a_template_clan(clan, tmp_path):
+    """The README's file, with only its two paths pointed at the template clan and a scratch cache, and its
+    command, run with no ansible.cfg of ours: Ansible's default `auto` inventory plugin must pick the file up."""
+    text = "\n".join(readme_clan_yml()) + "\n"
+    assert "flake: /srv/my-clan " in text and "cache_connection: ~/.cache/ansible-inventory\n" in text
+    text = text.replace("flake: /srv/my-clan ", "flake: %s " % clan["flake"]).replace(
+        "cache_connection: ~/.cache/ansible-inventory", "cache_connection: %s" % (tmp_path / "cache"))
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "clan.yml").write_text(text)
+    (tmp_path / "ansible.cfg").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
+               PATH=os.pathsep.join([str(ANSIBLE_INVENTORY.parent), env.get("PATH", "")]))
+    argv = README_GRAPH_COMMAND.split()
+    graphs = []
+    for _run in (1, 2):  # the second run answers from the cache
+        proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0 and "Failed to parse" not in proc.stderr, proc.stderr
+        graphs.append(proc.stdout)
+    assert graphs[0] == graphs[1]
+    assert list((tmp_path / "cache").iterdir()), "cache: true wrote no cache"
+    groups = {}
+    current = None
+    for line in graphs[0].splitlines():
+        name = line.strip(" |-")
+        if name.startswith("@"):
+            current = groups.setdefault(name[1:].rstrip(":"), set())
+        elif current is not None and name:
+            current.add(name)
+    machines = clan["machines"]
+    assert groups["web"] == {n for n, m in machines.items() if "web" in m["tags"]}
+    assert groups["nixos"] == {n for n, m in machines.items() if m["machineClass"] == "nixos"}
+    assert groups["darwin"] == {n for n, m in machines.items() if m["machineClass"] == "darwin"}
+    listed = subprocess.run(["ansible-inventory", "-i", "inventory/clan.yml", "--list"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300, check=True).stdout
+    assert unwrap(json.loads(listed)) == clan["listed"]
