@@ -143,7 +143,10 @@ def log(prefix: str | None, message: str) -> None:
 class Fake:
     def __init__(self, state: Path, flake: str) -> None:
         self.state = state
-        self.flake = Path(flake).resolve()
+        # A local flake reference names its directory (clan_lib/flake/flake.py Flake.prefetch: original.url/path).
+        for scheme in ("git+file://", "git+file:", "path:", "file://", "file:"):
+            flake = flake.removeprefix(scheme) if flake.startswith(scheme) else flake
+        self.flake = Path(flake.split("?", 1)[0]).resolve()
         self.config = load_json(state / "flake.json", {"machines": {}})
 
     def machine(self, name: str) -> dict:
