@@ -117,7 +117,7 @@ def known_hosts_name(machine: str, target: str) -> str:
     """The host's name in known_hosts (what `ssh-keygen -R` takes): ``host``, or ``[host]:port`` off port 22."""
     parts = parse_target(machine, target)
     if parts["port"] and parts["port"] != DEFAULT_SSH_PORT:
-        return "[%s]:%d" % (parts["host"], parts["port"])
+        return "[%s]:%s" % (parts["host"], parts["port"])
     return parts["host"]
 
 
