@@ -58,6 +58,10 @@ class ProbeError(Exception):
 
 # clan_lib/ssh/remote.py `_parse_ssh_uri`: an address without `user@` is root's.
 CLAN_DEFAULT_USER = "root"
+# What to pass as target_host, for messages: the plugin's variables put together the way clan reads them.
+TARGET_HINT = ("clan's address of the machine (its deploy.targetHost), which the clan inventory plugin's variables "
+               "give as ansible_user@ansible_host[:ansible_port] with an IPv6 ansible_host in brackets (this fleet: "
+               "\"{{ fleet_deploy_target }}\", inventory/group_vars/nixos.yml)")
 DEFAULT_SSH_PORT = 22
 
 
@@ -74,9 +78,8 @@ def parse_target(machine: str, target) -> dict:
     split = split_target(target) if isinstance(target, str) and target.strip() else "it is empty"
     if isinstance(split, str):
         raise TargetError(
-            "machine %s: target_host expected the form %s, found %r (%s); fix target_host (from the clan "
-            "inventory: \"{{ ansible_user }}@{{ ansible_host }}\" plus \":{{ ansible_port }}\" when set, an IPv6 "
-            "ansible_host in brackets)" % (machine, TARGET_FORM, target, split))
+            "machine %s: target_host expected the form %s, found %r (%s); pass %s"
+            % (machine, TARGET_FORM, target, split, TARGET_HINT))
     user, host, port, options = split
     return {"user": user, "host": host, "port": port, "options": options}
 

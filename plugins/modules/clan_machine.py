@@ -134,11 +134,11 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Update cinnabar from the fleet flake
+- name: Update cinnabar, its address from the clan inventory plugin (port kept, IPv6 in brackets)
   fleet.migration.clan_machine:
     machine: cinnabar
     flake: "{{ playbook_dir }}/.."
-    target_host: "{{ ansible_user }}@{{ ansible_host }}"
+    target_host: "{{ ansible_user | default('root') }}@{{ ('[' ~ ansible_host ~ ']') if ':' in ansible_host else ansible_host }}{{ (':' ~ ansible_port) if ansible_port is defined else '' }}"
   delegate_to: localhost
 
 - name: Install a fresh VM, building locally
@@ -153,7 +153,7 @@ EXAMPLES = r"""
 - name: Update every NixOS host of phase 1, keeping what each one ended on
   fleet.migration.clan_machine:
     machine: "{{ inventory_hostname }}"
-    target_host: "{{ ansible_user }}@{{ ansible_host }}"
+    target_host: "{{ fleet_deploy_target }}"  # the expression above, in inventory/group_vars/nixos.yml
   register: deploy
   delegate_to: localhost
   when: inventory_hostname in groups['phase1']
@@ -247,6 +247,7 @@ from ansible_collections.fleet.migration.plugins.module_utils import clan_cli
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli import clan_argv
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli_host import (
     SYSTEM_PROFILE,
+    TARGET_HINT,
     ProbeError,
     TargetError,
     clan_target,
@@ -461,8 +462,7 @@ def run_module() -> None:
     params = module.params
     if not params["target_host"]:
         module.fail_json(msg="machine %s: target_host is required, the module reads the system generation from it; "
-                             "pass target_host: \"{{ ansible_user }}@{{ ansible_host }}\" (the clan inventory plugin "
-                             "sets both from deploy.targetHost)" % params["machine"])
+                             "found none; pass %s" % (params["machine"], TARGET_HINT))
     try:
         clan_target(params["machine"], params["target_host"])
     except TargetError as error:

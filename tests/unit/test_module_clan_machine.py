@@ -148,7 +148,11 @@ def test_missing_target_host_fails_with_instructions(clan):
     result = run_module("clan_machine", dict(machine="web", flake=str(clan.flake)))
     assert result["failed"]
     assert "machine web: target_host is required" in result["msg"]
-    assert "{{ ansible_user }}@{{ ansible_host }}" in result["msg"]
+    assert result["msg"] == (
+        "machine web: target_host is required, the module reads the system generation from it; found none; pass "
+        "clan's address of the machine (its deploy.targetHost), which the clan inventory plugin's variables give as "
+        "ansible_user@ansible_host[:ansible_port] with an IPv6 ansible_host in brackets (this fleet: "
+        "\"{{ fleet_deploy_target }}\", inventory/group_vars/nixos.yml)")
 
 
 def test_unreachable_target_fails_naming_host(clan):
@@ -566,6 +570,8 @@ def test_malformed_target_fails_before_any_command(clan, target, reason):
     assert result["failed"]
     assert result["msg"] == (
         "machine web: target_host expected the form [user@]host[:port] (IPv6 as [addr]:port or a bare addr, options "
-        "as ?Option=value), found %r (%s); fix target_host (from the clan inventory: \"{{ ansible_user }}@{{ "
-        "ansible_host }}\" plus \":{{ ansible_port }}\" when set, an IPv6 ansible_host in brackets)" % (target, reason))
+        "as ?Option=value), found %r (%s); pass clan's address of the machine (its deploy.targetHost), which the "
+        "clan inventory plugin's variables give as ansible_user@ansible_host[:ansible_port] with an IPv6 "
+        "ansible_host in brackets (this fleet: \"{{ fleet_deploy_target }}\", inventory/group_vars/nixos.yml)"
+        % (target, reason))
     assert not (clan.state / "calls.jsonl").exists()
