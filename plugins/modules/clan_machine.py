@@ -138,7 +138,9 @@ EXAMPLES = r"""
   fleet.migration.clan_machine:
     machine: cinnabar
     flake: "{{ playbook_dir }}/.."
-    target_host: "{{ ansible_user | default('root') }}@{{ ('[' ~ ansible_host ~ ']') if ':' in ansible_host else ansible_host }}{{ (':' ~ ansible_port) if ansible_port is defined else '' }}"
+    target_host: >-
+      {{ ansible_user | default('root') }}@{{ ('[' ~ ansible_host ~ ']') if ':' in ansible_host else ansible_host
+      }}{{ (':' ~ ansible_port) if ansible_port is defined else '' }}
   delegate_to: localhost
 
 - name: Install a fresh VM, building locally
