@@ -1,22 +1,32 @@
 """Phase 6 end to end: provision (terranix -> OpenTofu), install, deploy, verify, gate; toggling nodes.
 
-What is real here: ansible-playbook, playbooks/phase6.yml, provision-steps.yml, nodes.yml and their task
-files, the terranix render of this repository's flake (`nix eval .#lib.terranix`, offline flags), the
-terraform / clan_machine / clan_vars / ledger modules, the verification role mesh_verify (no seeded health
-evidence), the gate. What is not: the clouds and the hosts. OpenTofu is the contract fake
-tests/fakes/fake_tofu.py, which reads the real render (every resource, the enable flags, the encryption
-block), clan and ssh are their fakes, and every host is reached over the local connection, so the verify
-roles that need a real sshd, nftables or systemd are left out (fleet_verify_roles=[mesh_verify]); the mesh
-is 127.0.0.1 with a listener standing in for the peers' ssh port.
+What is real here: ansible-playbook, playbooks/phase0.yml, phase1.yml, phase6.yml, provision-steps.yml,
+nodes.yml and their task files, the terranix render of this repository's flake (`nix eval .#lib.terranix`,
+offline flags), the terraform / clan_machine / clan_vars / ledger modules, the verification roles, the gates.
+What is not: the clouds and the hosts. OpenTofu is the contract fake tests/fakes/fake_tofu.py, which reads the
+real render (every resource, the enable flags, the encryption block) and, like the cloud behind the provider,
+boots a created instance from its stock Debian image and deletes its disk with it; clan (whose `machines
+install` runs nixos-anywhere: kexec, disko, NixOS generation 1) and ssh are their fakes, and every host is
+reached over the local connection. The install step's probe reads the same machine tree as the fakes
+(fleet_install_nixos_markers / fleet_install_os_release point into it), so a node runs no NixOS until clan
+installed it.
 
-The only seeded evidence is the precondition, phase 5's GO, as in tests/integration/test_phase_playbooks.py.
+Phase 6 needs a standing GO of phase 1 (fleet_gate_requires_phase, docs/PHASES.md). Nothing is seeded: the
+module fixture runs phase 0 and phase 1 for real against local stand-ins of phase 1's servers
+(tests/integration/local_fleet.py, every verify role real), with the stability window shortened to seconds, and
+each test starts from a copy of what those runs left (ledger, fake clan state). The phase-6 nodes are checked
+with the real mesh_verify role only (fleet_verify_roles=[mesh_verify]): the roles that need a real sshd,
+nftables or systemd run for phase 1's stand-ins; the mesh is 127.0.0.1 with a listener for the peers' port.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +34,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import phase_helpers as H  # noqa: E402
 from fakes import install  # noqa: E402
+from fakes._state import host_name  # noqa: E402
+from local_fleet import LocalFleet  # noqa: E402
+
+PHASE1_WINDOW_MINUTES = 0.25
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
@@ -62,12 +76,73 @@ def mesh_port():
     server.close()
 
 
+def phase0_conditions() -> list[str]:
+    import yaml
+
+    criteria = yaml.safe_load((H.REPO / "playbooks" / "vars" / "phase0.yml").read_text())["phase0_criteria"]
+    return sorted(name for name, c in criteria.items() if c["severity"] == "condition")
+
+
+def fqdn(host: str) -> str:
+    """The host part of the machine's deploy.targetHost: the name its fake tree is found under (as DNS)."""
+    return host_name(H.machines()[host]["deploy"]["targetHost"])
+
+
+def cloud_node_vars(clan_state: Path) -> dict[str, dict]:
+    """Phase 6's nodes: stand-ins whose install probe reads the machine tree the fakes share."""
+    found = {}
+    for host in H.hosts_in_phase(6):
+        root = clan_state / "hosts" / fqdn(host)
+        found[host] = {"fleet_stand_in": True,
+                       "fleet_install_nixos_markers": [str(root / "etc" / "NIXOS"), str(root / "run" / "current-system")],
+                       "fleet_install_os_release": str(root / "etc" / "os-release")}
+    return found
+
+
+@pytest.fixture(scope="module")
+def phase1_go(tmp_path_factory):
+    """Phases 0 and 1 run for real, up to phase 1's GO: the precondition of phase 6, produced, not seeded."""
+    tmp = tmp_path_factory.mktemp("phase1")
+    listing = H.plugin_inventory()["_meta"]["hostvars"]
+    servers = H.hosts_in_phase(1)
+    fleet = LocalFleet(tmp / "standins", {h: listing[h] for h in servers}).start()
+    try:
+        inventory = H.write_inventory(tmp / "inventory", extra_hostvars={h: fleet.hostvars(h) for h in servers})
+        H.fake_clan_state(tmp / "clan-state", H.hosts_tagged("cloud"))
+        (tmp / "flake").mkdir()
+        ledger = tmp / "ledger.sqlite"
+        args = ["-e", f"fleet_gate_host_stable_minutes={PHASE1_WINDOW_MINUTES}", "-e", "fleet_gate_accept_stand_ins=true",
+                "-e", json.dumps({"fleet_phase0_accepted_conditions": phase0_conditions()})]
+        for playbook, extra in (("phase0.yml", []), ("phase1.yml", []), ("phase1.yml", ["--tags", "verify,gate"])):
+            if extra:  # the stability window passes in real time, then health is recorded again
+                time.sleep(PHASE1_WINDOW_MINUTES * 60 + 2)
+            res = H.run_playbook(playbook, inventory, ledger, tmp, *args, *extra)
+        text = " ".join((res.stdout + res.stderr).split())
+        assert res.returncode == 0 and "Phase 1 gate: GO" in res.stdout, text[-4000:]
+        yield tmp
+    finally:
+        fleet.stop()
+
+
+def copy_ledger(source: Path, target: Path) -> None:
+    """SQLite's online backup: every row the phase 0 and phase 1 runs wrote, byte for byte (chain included)."""
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
 @pytest.fixture
-def env(tmp_path, mesh_port):
-    inventory = H.write_inventory(tmp_path / "inventory")
-    (tmp_path / "flake").mkdir()
+def env(tmp_path, mesh_port, phase1_go):
+    clan_state = tmp_path / "clan-state"
+    shutil.copytree(phase1_go / "clan-state", clan_state, symlinks=True)
+    shutil.copytree(phase1_go / "flake", tmp_path / "flake", symlinks=True)
+    copy_ledger(phase1_go / "ledger.sqlite", tmp_path / "ledger.sqlite")
+    # Each node's name points at the machine the cloud made for it (fake_tofu.py's machines/), as DNS would.
+    for host in H.hosts_in_phase(6):
+        (clan_state / "hosts").mkdir(exist_ok=True)
+        (clan_state / "hosts" / fqdn(host)).symlink_to(tmp_path / "tofu-calls" / "machines" / host)
+    (clan_state / "calls.jsonl").unlink(missing_ok=True)  # this test's clan calls only
+    inventory = H.write_inventory(tmp_path / "inventory", extra_hostvars=cloud_node_vars(clan_state))
     install(tmp_path / "bin", ["tofu"])
-    H.fake_clan_state(tmp_path / "clan-state", H.hosts_tagged("cloud"))
     creds = tmp_path / "credentials.json"
     creds.write_text(json.dumps({"fleet_tofu_credentials": CREDENTIALS}))
     return {"inv": inventory, "ledger": tmp_path / "ledger.sqlite", "tmp": tmp_path, "creds": creds,
@@ -77,6 +152,7 @@ def env(tmp_path, mesh_port):
 def run(env, playbook, *extra):
     test_vars = [
         "-e", "fleet_gate_host_stable_minutes=10",
+        "-e", "fleet_gate_accept_stand_ins=true",
         "-e", "fleet_darwin_become=false",
         "-e", f"fleet_terranix_flake={H.REPO}",
         "-e", f"fleet_tofu_dir={env['tofu']}",
@@ -95,26 +171,13 @@ def enabled(**flags) -> list[str]:
     return ["-e", json.dumps({"fleet_nodes_enabled": flags})]
 
 
-INSTALL_FAKES_DISAGREE = ("the phase-6 fakes and the stricter install guard disagree: after provisioning, the fake host "
-                          "already reports NixOS generation 1, so clan_machine refuses the install (see the session note)")
+def clan_calls(env) -> list[list[str]]:
+    path = env["tmp"] / "clan-state" / "calls.jsonl"
+    return [json.loads(line)["argv"] for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def seed_phase5_go(env):
-    """PRECONDITION, NOT EVIDENCE UNDER TEST: phase 6's preflight needs a standing
-    phase 5 GO, which only phases 1-5 run one after the other can write (the
-    flow of tests/integration/test_phase_flow.py reaches phase 3 so far). These
-    tests prove provisioning, install, toggles and phase 6's own gate; the rows
-    below stand in for phase 5's history, written in the order a real run would
-    (deployment, then checks, then the gate), and nothing of phase 6 is seeded."""
-    import datetime as dt
-
-    now = H.ledger_mod.utcnow()
-    with H.ledger_mod.Ledger(str(env["ledger"])) as led:
-        for host in H.hosts_in_phase(5):
-            led.record("deployment", host, "darwin_rebuild", True, phase=5, at=now - dt.timedelta(minutes=40),
-                       evidence={"changed": True, "generation_before": 1, "generation_after": 2})
-            led.record("health", host, "mesh_verify", True, phase=5, at=now - dt.timedelta(minutes=2))
-            led.record("gate", host, "gate", True, phase=5, details="GO", at=now - dt.timedelta(minutes=1))
+def installs_of(env) -> list[str]:
+    return [c[3] for c in clan_calls(env) if c[1:3] == ["machines", "install"]]
 
 
 def events(env, **kw):
@@ -163,7 +226,6 @@ def test_phase_tag_without_playbook_names_the_machine(tmp_path):
 
 
 def test_phase6_refuses_while_a_node_is_switched_off(env):
-    seed_phase5_go(env)
     res = run(env, "phase6.yml")
     assert res.returncode != 0
     assert ("galena, scheelite: enabled: expected every machine of group phase6 switched on (the phase deploys, "
@@ -173,9 +235,7 @@ def test_phase6_refuses_while_a_node_is_switched_off(env):
     assert [e for e in events(env, kind="deployment") if e.host in H.hosts_in_phase(6)] == []
 
 
-@pytest.mark.skip(reason=INSTALL_FAKES_DISAGREE)
 def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
-    seed_phase5_go(env)
     res = run(env, "phase6.yml", *enabled(galena=True, scheelite=True))
     text = out(res)
     # Provision: only phase 6's machines, from the real render; phase 1's are not created by phase 6.
@@ -204,9 +264,11 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
     assert set(installs) == {"electrum", "galena", "scheelite"}
     assert all(e.ok and e.evidence["installed"] and e.evidence["probe"].startswith("not-nixos")
                for e in installs.values())
-    clan_calls = [json.loads(line)["argv"] for line in
-                  (env["tmp"] / "clan-state" / "calls.jsonl").read_text().splitlines()]
-    assert sum(1 for c in clan_calls if c[1:3] == ["machines", "install"]) == 3
+    assert sorted(installs_of(env)) == ["electrum", "galena", "scheelite"]
+    # After the install each node runs its NixOS, generation 1: the deploy step updates it in place.
+    for host in H.hosts_in_phase(6):
+        assert installs[host].evidence["generation_after"] == 1
+        assert "ID=nixos" in (env["tmp"] / "clan-state" / "hosts" / fqdn(host) / "etc" / "os-release").read_text()
     # Deploy, verify (the real mesh_verify role), gate.
     deployed = {e.host for e in events(env, kind="deployment") if e.ok and e.phase == 6}
     assert deployed == {"electrum", "galena", "scheelite"}
@@ -216,14 +278,14 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
     assert {e.host for e in gates if e.host != H.ledger_mod.FLEET} == {"electrum", "galena", "scheelite"}
     # Freshly migrated: NO-GO on the stability window only, everything else holds.
     assert res.returncode != 0
+    assert "Phase 6 preflight: NO-GO" not in res.stdout and "Phase 6 gate: NO-GO" in res.stdout
     for host in ("electrum", "galena", "scheelite"):
-        assert f"{host}: stable_for: expected stable >= " in text
-        assert f"{host}: deployed:" not in text and f"{host}: required_checks:" not in text
+        assert f"{host}: stable_for: expected stable >= 10 min (10 min); found 0 min" in text
+        [row] = [e for e in gates if e.host == host]
+        assert [a["criterion"] for a in row.evidence["failed"]] == ["stable_for"], row.evidence["failed"]
 
 
-@pytest.mark.skip(reason=INSTALL_FAKES_DISAGREE)
 def test_toggle_off_and_on_again(env):
-    seed_phase5_go(env)  # switching a node on deploys it: phase 6's earlier gates hold first
     on = run(env, "nodes.yml", *enabled(scheelite=True))
     text = out(on)
     assert on.returncode == 0, [line[:900] for line in on.stdout.splitlines() if "FAILED!" in line or "fatal:" in line] or text[-4000:]
@@ -242,8 +304,17 @@ def test_toggle_off_and_on_again(env):
     # What must survive: the shared network and firewall rules.
     assert {"google_compute_network.fleet", "google_compute_firewall.fleet-public-tcp-ssh"} <= set(gcp)
 
+    # The instance and its disk are gone: nothing answers at the node's name any more.
+    assert not (env["tmp"] / "clan-state" / "hosts" / fqdn("scheelite")).exists()
+
     again = run(env, "nodes.yml", *enabled(scheelite=True))
     assert again.returncode == 0, out(again)[-4000:]
+    # Switched on again, it is a new machine from the stock image: installed again, then deployed and verified.
+    assert installs_of(env) == ["scheelite", "scheelite"]
+    reinstalled = [e for e in events(env, kind="provision") if e.check == "install" and e.host == "scheelite"]
+    assert [(e.ok, e.evidence["installed"], e.evidence["probe"]) for e in reinstalled] == [
+        (True, True, "not-nixos debian"), (True, True, "not-nixos debian")]
+    assert [e.ok for e in events(env, kind="health") if e.host == "scheelite" and e.check == "mesh_verify"] == [True, True]
     toggles = [e for e in events(env, kind="toggle") if e.host == "scheelite"]
     assert [(e.check, e.ok, e.evidence["enabled"]) for e in toggles] == [
         ("enabled", True, True), ("disabled", True, False), ("enabled", True, True)]
@@ -268,11 +339,17 @@ def test_toggle_of_an_unknown_node_names_it(env):
     assert "found galenna unknown to terranix" in out(res)
 
 
-@pytest.mark.skip(reason=INSTALL_FAKES_DISAGREE)
 def test_phase_run_refuses_to_destroy_a_node_switched_on_earlier(env):
     on = run(env, "nodes.yml", *enabled(galena=True))
     assert on.returncode == 0, out(on)[-4000:]
-    seed_phase5_go(env)
+    # Switching it on again: the probe shows positively that it runs NixOS, so nothing is installed again.
+    again = run(env, "nodes.yml", *enabled(galena=True))
+    assert again.returncode == 0, out(again)[-4000:]
+    assert installs_of(env) == ["galena"]
+    installs = [e for e in events(env, kind="provision") if e.check == "install" and e.host == "galena"]
+    assert [(e.ok, e.evidence["installed"], e.evidence["probe"]) for e in installs] == [
+        (True, True, "not-nixos debian"), (True, False, "nixos")]
+    assert installs[-1].details == "already runs NixOS; left to the deploy step"
     before = (env["tofu"] / "gcp" / "terraform.tfstate").read_text()
     # A phase run that forgets galena's flag would render it off: it must refuse, not destroy.
     # provision-steps.yml as phase 1 would import it: no "every node on" requirement.
@@ -285,19 +362,6 @@ def test_phase_run_refuses_to_destroy_a_node_switched_on_earlier(env):
     assert (env["tofu"] / "gcp" / "terraform.tfstate").read_text() == before
     failed = [e for e in events(env, kind="provision") if e.host == "galena" and not e.ok]
     assert failed and "galena: provision: expected" in failed[-1].details
-
-
-def test_install_is_skipped_on_a_machine_that_runs_nixos(env, tmp_path):
-    seed_phase5_go(env)
-    marker = tmp_path / "NIXOS"
-    marker.write_text("")
-    res = run(env, "nodes.yml", *enabled(galena=True), "-e", json.dumps({"fleet_install_nixos_markers": [str(marker)]}))
-    assert res.returncode == 0, out(res)[-4000:]
-    installs = [e for e in events(env, kind="provision") if e.check == "install" and e.host == "galena"]
-    assert installs[-1].ok and installs[-1].evidence["installed"] is False
-    assert installs[-1].details == "already runs NixOS; left to the deploy step"
-    clan_calls = (env["tmp"] / "clan-state" / "calls.jsonl").read_text()
-    assert '"install"' not in clan_calls
 
 
 @pytest.mark.parametrize("cloud", ["gcp"])
