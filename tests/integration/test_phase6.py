@@ -358,6 +358,26 @@ def test_toggle_off_and_on_again(env):
     assert toggles[2].evidence["running"][0]["accelerators"] == [{"type": "nvidia-tesla-t4", "count": 1}]
 
 
+def test_no_tag_provisions_or_switches_on_without_phase1s_go(env):
+    """Provisioning costs money and installing formats disks: both check the earlier gates themselves."""
+    env["ledger"].unlink()  # a controller whose ledger holds no phase 1 GO
+    skipped = run(env, "phase6.yml", "--skip-tags", "always", *enabled(galena=True, scheelite=True))
+    toggled = run(env, "nodes.yml", *enabled(galena=True))
+    for res in (skipped, toggled):
+        text = out(res)
+        assert res.returncode != 0
+        assert "phase 6 preflight: NO-GO" in text and "phase1_gate: expected a standing GO decision of the phase 1 gate" \
+            in text, text[-3000:]
+    calls = env["tmp"] / "tofu-calls" / "calls.jsonl"
+    assert not calls.exists() or not any(json.loads(line)["argv"][1] in ("plan", "apply")
+                                         for line in calls.read_text().splitlines())
+    assert installs_of(env) == []
+    # Switching a node off needs no gate: cutting cost is always allowed (nothing to destroy here).
+    off = run(env, "nodes.yml", *enabled(galena=False))
+    assert off.returncode == 0, out(off)[-3000:]
+    assert "gcp: running after this run: nothing" in out(off)
+
+
 def test_toggle_of_a_protected_machine_is_refused(env):
     res = run(env, "nodes.yml", *enabled(cinnabar=False))
     assert res.returncode != 0
