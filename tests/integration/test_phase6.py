@@ -378,6 +378,16 @@ def test_no_tag_provisions_or_switches_on_without_phase1s_go(env):
     assert "gcp: running after this run: nothing" in out(off)
 
 
+@pytest.mark.parametrize("required", [6, "x"])
+def test_a_phase_that_requires_no_earlier_phase_is_refused(env, required):
+    res = run(env, "phase-steps.yml", "-e", "fleet_phase_number=6",
+              "-e", json.dumps({"fleet_gate_requires_phase": {"6": required}}))
+    assert res.returncode != 0
+    assert (f"phase6: requires_phase: expected fleet_gate_requires_phase to name an earlier phase (1 to 5) for phase 6; "
+            f"found {required}. Fix fleet_gate_requires_phase in inventory/group_vars/all.yml.") in out(res)
+    assert [e for e in events(env, kind="deployment") if e.phase == 6] == []
+
+
 def test_toggle_of_a_protected_machine_is_refused(env):
     res = run(env, "nodes.yml", *enabled(cinnabar=False))
     assert res.returncode != 0
