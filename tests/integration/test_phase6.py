@@ -296,7 +296,7 @@ def test_phase6_provisions_installs_deploys_verifies_and_gates(env):
     assert provision["scheelite"].evidence["running"][0]["machine_type"] == "n1-standard-8"
     assert provision["scheelite"].evidence["enabled"] is True
     # Install: each machine positively ran no NixOS, so clan installed it and it came back.
-    installs = {e.host: e for e in events(env, kind="provision") if e.check == "install"}
+    installs = {e.host: e for e in events(env, kind="provision") if e.check == "install" and e.phase == 6}
     assert set(installs) == {"electrum", "galena", "scheelite"}
     assert all(e.ok and e.evidence["installed"] and e.evidence["probe"].startswith("not-nixos")
                for e in installs.values())
