@@ -21,7 +21,7 @@ description:
   - In check mode the module never switches anything. It runs C(clan vars check) and, when every var exists,
     C(clan machines build) (evaluate and build only), then reports whether the built system differs from the running one.
   - C(install) formats the target's disks, so it runs only when the probe shows positively that the target is a
-    Linux host with no NixOS (no C(/etc/NIXOS), os-release C(ID) not C(nixos), no NixOS system) or runs the NixOS
+    Linux host with no NixOS (an C(/etc/os-release) C(ID) that is not C(nixos), no C(/etc/NIXOS), no NixOS system) or runs the NixOS
     installer image (C(nixos-system-nixos-*)). Any other probe outcome (ssh refused, timed out or hung, authentication
     or host key failure, a remote shell that failed or printed something else) refuses, even with O(force=true).
   - A target that already runs this machine's NixOS (C(nixos-system-<machine>-*)) is left alone unless O(force=true);
@@ -318,6 +318,13 @@ def install_refusal(params: dict, state: dict) -> str | None:
             return ("machine %s: install refused: expected %s to be a Linux host without NixOS; found `uname -s` "
                     "printing %r. clan installs NixOS on Linux only: check target_host"
                     % (machine, target, state["uname"] or "nothing"))
+        if not state["os_id"]:
+            # No NixOS marker is not proof of no NixOS: a host whose distribution we cannot name is refused.
+            return ("machine %s: install refused: expected %s to name its Linux distribution in /etc/os-release "
+                    "(ID=debian, for example) and show no NixOS; found no readable os-release ID, so the probe "
+                    "cannot show that the host runs no NixOS. Installing formats its disks: check the host by hand "
+                    "(`cat /etc/os-release`) and whether target_host names the right machine"
+                    % (machine, target))
         return None
     if is_installer(shown) or runs_machine(machine, shown) or params["force"]:
         return None  # this machine's own NixOS is skipped, not refused (see run_module)

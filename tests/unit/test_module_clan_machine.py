@@ -57,6 +57,11 @@ def clan(tmp_path, monkeypatch):
             profiles.set_path(self.profile(), path)
             boot_into(self.root(), path)
 
+        def fresh_linux(self):
+            """A new cloud VM: its stock Debian image, no NixOS (what nixos-anywhere expects)."""
+            (self.root() / "etc").mkdir(parents=True, exist_ok=True)
+            (self.root() / "etc/os-release").write_text('NAME="Debian GNU/Linux"\nID=debian\n')
+
         def running(self):
             link = self.root() / "run/current-system"
             return os.readlink(link) if link.is_symlink() else None
@@ -127,6 +132,7 @@ def test_check_mode_with_missing_vars_does_not_build(clan):
 
 
 def test_install_fresh_machine_then_skips_reinstall(clan):
+    clan.fresh_linux()
     first = run_module("clan_machine", clan.args(action="install", identity_file="/tmp/id",
                                                  update_hardware_config="nixos-facter"))
     assert first["changed"] is True and first["generation_before"] is None and first["generation_after"] == 1
@@ -223,6 +229,7 @@ def test_install_over_an_installer_image_installs(clan):
 
 
 def test_install_waits_for_the_reboot(clan):
+    clan.fresh_linux()
     clan.config["machines"]["web"]["reboot_polls"] = 2
     clan.save()
     result = run_module("clan_machine", clan.args(action="install", reboot_poll_interval=0))
@@ -232,6 +239,7 @@ def test_install_waits_for_the_reboot(clan):
 
 
 def test_install_reboot_timeout_fails_naming_host(clan):
+    clan.fresh_linux()
     clan.config["machines"]["web"]["reboot_polls"] = 1000
     clan.save()
     result = run_module("clan_machine", clan.args(action="install", reboot_timeout=0, reboot_poll_interval=0))
@@ -442,6 +450,20 @@ def test_install_refuses_a_host_that_is_not_linux(clan):
     assert result["msg"] == ("machine web: install refused: expected root@web.fleet to be a Linux host without "
                              "NixOS; found `uname -s` printing 'Darwin'. clan installs NixOS on Linux only: check "
                              "target_host")
+
+
+def test_install_refuses_a_host_whose_distribution_is_unknown(clan):
+    # No /etc/NIXOS and no os-release: nothing shows positively that NixOS is absent.
+    clan.root().mkdir(parents=True)
+    for force in (False, True):
+        result = run_module("clan_machine", clan.args(action="install", force=force))
+        assert result["failed"]
+        assert result["msg"] == (
+            "machine web: install refused: expected root@web.fleet to name its Linux distribution in /etc/os-release "
+            "(ID=debian, for example) and show no NixOS; found no readable os-release ID, so the probe cannot show "
+            "that the host runs no NixOS. Installing formats its disks: check the host by hand (`cat /etc/os-release`) "
+            "and whether target_host names the right machine")
+    assert not any(c[:3] == ["clan", "machines", "install"] for c in clan.calls())
 
 
 def test_install_on_a_linux_host_without_nixos_installs(clan):
