@@ -489,6 +489,20 @@ class Ledger:
             sql += f" LIMIT {int(limit)}"
         return [Event.from_row(r) for r in self.conn.execute(sql, args)]
 
+    def latest_per_host(self, hosts: list[str], *, kind: str, phase: int | None = None, check: str | None = None) -> dict[str, Event]:
+        """host -> its latest event of that kind (and phase and check), for
+        every host at once: one statement, one index seek per host."""
+        if self.conn is None or not hosts:
+            return {}
+        where, args = ["host = h.value", "kind = ?"], [json.dumps(list(hosts)), kind]
+        for column, value in (("phase", phase), ("check_name", check)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = (f"SELECT {', '.join('e.' + c.strip() for c in _ROW_COLUMNS.split(','))} FROM json_each(?) h"
+               f" JOIN events e ON e.id = (SELECT MAX(id) FROM events WHERE {' AND '.join(where)})")
+        return {r["host"]: Event.from_row(r) for r in self.conn.execute(sql, args)}
+
     def latest(self, **filters) -> Event | None:
         found = self.events(limit=1, newest_first=True, **filters)
         return found[0] if found else None
