@@ -15,9 +15,9 @@ description:
   - The ledger is append-only and hash-chained; SQLite triggers refuse every
     UPDATE, DELETE and out-of-chain INSERT, and readers refuse a ledger whose
     chain or schema was altered. Each write is one transaction.
-  - O(events) records a batch (for example one row per host of a play) in one
+  - "O(events) records a batch (for example one row per host of a play) in one
     transaction, all of it or none, from one controller task: a role that
-    checks n hosts runs one module instead of n (C(run_once: true)).
+    checks n hosts runs one module instead of n (C(run_once: true))."
   - "Run it on the controller (C(delegate_to: localhost)): the ledger lives there."
   - The module always reports C(changed=false); RV(recorded) says whether a row
     was written. Recording evidence changes the controller's ledger, not the
@@ -87,7 +87,7 @@ options:
     default: false
   events:
     description:
-      - A batch of events, recorded in one transaction in this order: all of
+      - A batch of events, recorded in one transaction in this order; all of
         them or, if any is refused, none. Each takes the options of a single
         event. Mutually exclusive with O(kind), O(host), O(check) and O(ok).
       - An empty list records nothing and leaves the ledger as it is.
