@@ -216,6 +216,16 @@ def test_no_sql_statement_rewrites_history(tmp_path, statement):
         assert [e.ok for e in led.events()] == [False, True]
 
 
+def refusals(path) -> list[str]:
+    """Why the ledger at path is refused, opened as a reader and as a writer."""
+    out = []
+    for create in (False, True):
+        with pytest.raises(L.LedgerError) as info:
+            L.Ledger(str(path), create=create)
+        out.append(str(info.value))
+    return out
+
+
 def test_a_forged_next_row_with_a_well_formed_hash_is_refused_by_every_reader(tmp_path):
     """The trigger cannot compute SHA-256; the readers do, so a forged row poisons nothing silently."""
     path = tmp_path / "l.sqlite"
@@ -226,10 +236,8 @@ def test_a_forged_next_row_with_a_well_formed_hash_is_refused_by_every_reader(tm
                  " VALUES (2, '2026-01-01T00:00:00+00:00', 'health', 'a', 'c', 1, '', ?)", ("ab" * 32,))
     conn.commit()
     conn.close()
-    for create in (False, True):
-        with pytest.raises(L.LedgerError) as info:
-            L.Ledger(str(path), create=create)
-        assert str(info.value).startswith(f"refusing {path}: the hash chain breaks at row 2 (expected row 2 chained to ")
+    for message in refusals(path):
+        assert message.startswith(f"refusing {path}: the hash chain breaks at row 2 (expected row 2 chained to ")
 
 
 def test_the_chain_is_stored_once_no_previous_hash_and_no_timestamp_index(ledger):
@@ -248,15 +256,12 @@ def test_a_ledger_of_an_older_schema_is_refused_naming_the_version_and_what_to_d
                        "INSERT INTO ledger_meta VALUES ('schema_version', '3');")
     conn.close()
     before = path.read_bytes()
-    for create in (False, True):
-        with pytest.raises(L.LedgerError) as info:
-            L.Ledger(str(path), create=create)
-        assert str(info.value) == (
-            f"refusing {path}: expected ledger schema 4; found schema 3. Ledgers of other schemas are not migrated "
-            "(schema 4 came before any production ledger). The file was left untouched. Move the file aside (never "
-            "delete evidence) and point fleet_ledger_path or FLEET_LEDGER_PATH at a ledger of schema 4; a missing one "
-            "is created by the next run."
-        )
+    assert refusals(path) == [(
+        f"refusing {path}: expected ledger schema 4; found schema 3. Ledgers of other schemas are not migrated "
+        "(schema 4 came before any production ledger). The file was left untouched. Move the file aside (never "
+        "delete evidence) and point fleet_ledger_path or FLEET_LEDGER_PATH at a ledger of schema 4; a missing one "
+        "is created by the next run."
+    )] * 2
     assert path.read_bytes() == before
 
 
@@ -265,7 +270,6 @@ def test_a_health_row_costs_under_350_bytes_of_file_beyond_its_evidence(tmp_path
     hash, the indexes, the B-tree), measured on the file."""
     path = tmp_path / "l.sqlite"
     with L.Ledger(str(path)) as led:
-        evidence_bytes = 0
         for day in range(40):
             rows = [{"kind": "health", "host": f"h{h:02d}", "check": c, "ok": True, "evidence": {"day": day}}
                     for h in range(10) for c in ("mesh_verify", "service_health", "ssh_cert_verify", "secrets_verify")]
