@@ -119,11 +119,11 @@ options:
         type: dict
         default: {}
       details:
-        description: A human-readable summary.
+        description: A human-readable summary of this event, as O(details).
         type: str
         default: ""
       run_id:
-        description: Identifier tying rows of one playbook run together.
+        description: As O(run_id); rows of one run share it.
         type: str
         default: ""
       measured_on:
