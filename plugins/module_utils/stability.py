@@ -270,7 +270,7 @@ def hosts_stability(
     healthy_needed: int = 1000,
 ) -> dict[str, HostStability]:
     """What the evidence says about each of hosts, in a fixed number of SQL
-    statements for all of them (six, however many hosts): a gate over 100
+    statements for all of them (six or seven, however many hosts): a gate over 100
     hosts must not pay Python's per-statement cost ten times per host."""
     hosts = list(dict.fromkeys(hosts))
     states = {h: HostStability(host=h) for h in hosts}
