@@ -42,6 +42,7 @@ from ansible_collections.fleet.migration.plugins.module_utils.stability import (
     deployed_hosts,
     enabled,
     host_stability,
+    hosts_stability,
     human_minutes,
     open_problems,
 )
@@ -49,6 +50,6 @@ from ansible_collections.fleet.migration.plugins.module_utils.stability import (
 __all__ = [
     "APPEND_ONLY_MESSAGE", "DEFAULT_LEDGER_PATH", "KINDS", "SCHEMA_VERSION", "Event", "Ledger", "LedgerError",
     "default_path", "from_iso", "to_iso", "utcnow", "CLOCK_CHECK", "CONTROLLER", "FLEET", "HostStability",
-    "clock_anomalies", "deployed_hosts", "enabled", "host_stability", "human_minutes", "open_problems",
+    "clock_anomalies", "deployed_hosts", "enabled", "host_stability", "hosts_stability", "human_minutes", "open_problems",
     "Assertion", "GateResult", "GateSpec", "GateSpecError", "evaluate_gate", "latest_gate", "record_gate",
 ]

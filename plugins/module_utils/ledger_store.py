@@ -9,8 +9,9 @@ append-only and chained: the gates decide on history, so no SQL statement may
 rewrite it. Triggers refuse UPDATE, DELETE and every INSERT that is not the
 next row of the chain (which also defeats INSERT OR REPLACE). DDL cannot be
 refused by SQLite, so every row carries the SHA-256 of its content and of the
-row before it: dropping a trigger and rewriting a row breaks the chain, and
-every reader verifies it before it trusts a single row.
+row before it (the previous row's own hash, read from that row, not stored
+twice): dropping a trigger and rewriting a row breaks the chain, and every
+reader verifies it before it trusts a single row.
 
 Evidence is ordered by `id`, the order it was recorded in, never by the
 timestamp it claims: a controller clock that jumps cannot reorder history.
@@ -30,7 +31,10 @@ import tempfile
 import urllib.parse
 from dataclasses import asdict, dataclass
 
-SCHEMA_VERSION = 3
+# 4: no stored previous hash (the chain reads it from the row before) and no
+# timestamp index (no query used it): a smaller file. Earlier schemas are refused,
+# not migrated: none was ever used for a production ledger.
+SCHEMA_VERSION = 4
 # PRAGMA application_id: "FLDG". A file that is SQLite but not ours is refused.
 APPLICATION_ID = 0x464C4447
 KINDS = ("deployment", "health", "gate", "problem", "provision", "toggle", "ci")
@@ -64,22 +68,23 @@ CREATE TABLE events (
     -- index seek instead of a scan. run_max carries that latest time forward.
     skew_minutes REAL   NOT NULL DEFAULT 0,
     run_max     TEXT    NOT NULL,
-    prev_hash   TEXT    NOT NULL,
+    -- SHA-256 of this row's content and the previous row's row_hash.
     row_hash    TEXT    NOT NULL
 );
 -- The gate's queries are index seeks: a year of evidence costs no more than a week.
 CREATE INDEX events_host_ok ON events (host, kind, ok, stand_in, id);
 CREATE INDEX events_host_check ON events (host, kind, check_name, stand_in, id, ok);
 CREATE INDEX events_kind_phase ON events (kind, phase, check_name, host, id);
-CREATE INDEX events_time ON events (recorded_at);
 CREATE INDEX events_skew ON events (skew_minutes) WHERE skew_minutes > 0;
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only: UPDATE of events is refused'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only: DELETE from events is refused'); END;
+-- SQLite has no SHA-256, so the chain itself is checked by every reader; the
+-- trigger keeps rows in order and refuses a row_hash that is not a digest.
 CREATE TRIGGER events_only_next BEFORE INSERT ON events
 WHEN NEW.id IS NOT (SELECT COALESCE(MAX(id), 0) + 1 FROM events)
-  OR NEW.prev_hash IS NOT COALESCE((SELECT row_hash FROM events WHERE id = NEW.id - 1), '')
+  OR length(NEW.row_hash) <> 64 OR NEW.row_hash GLOB '*[^0-9a-f]*'
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only: only the next row of the hash chain may be inserted'); END;
 CREATE TRIGGER meta_no_update BEFORE UPDATE ON ledger_meta
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only: UPDATE of ledger_meta is refused'); END;
@@ -98,7 +103,6 @@ _EXPECTED_OBJECTS = {
     ("index", "events_host_ok"),
     ("index", "events_host_check"),
     ("index", "events_kind_phase"),
-    ("index", "events_time"),
     ("index", "events_skew"),
     ("trigger", "events_no_update"),
     ("trigger", "events_no_delete"),
@@ -342,8 +346,10 @@ class Ledger:
             raise LedgerError(f"cannot read the stability ledger {self.path}: {exc}. {_MOVE_ASIDE}.") from exc
         if version is None or version[0] != str(SCHEMA_VERSION):
             raise LedgerError(
-                f"refusing {self.path}: expected ledger schema {SCHEMA_VERSION}; found "
-                f"{'none' if version is None else version[0]}. {_MOVE_ASIDE} of this version."
+                f"refusing {self.path}: expected ledger schema {SCHEMA_VERSION}; found schema "
+                f"{'none' if version is None else version[0]}. Ledgers of other schemas are not migrated (schema "
+                f"{SCHEMA_VERSION} came before any production ledger). The file was left untouched. {_MOVE_ASIDE} "
+                f"of schema {SCHEMA_VERSION}; a missing one is created by the next run."
             )
         altered = sorted(f"{t} {n}" for (t, n), sql in objects.items() if (t, n) in _EXPECTED_OBJECTS and sql != _EXPECTED_SQL.get(n))
         if set(objects) != _EXPECTED_OBJECTS or altered:
@@ -366,15 +372,15 @@ class Ledger:
         if start > 1:
             prev = self.conn.execute("SELECT row_hash FROM events WHERE id = ?", (start - 1,)).fetchone()[0]
         expected = start
-        for row in self.conn.execute(f"SELECT {_ROW_COLUMNS}, prev_hash, row_hash FROM events WHERE id >= ? ORDER BY id", (start,)):
+        for row in self.conn.execute(f"SELECT {_ROW_COLUMNS}, row_hash FROM events WHERE id >= ? ORDER BY id", (start,)):
             content = tuple(row)[:_N_CONTENT]
-            if row[0] != expected or row[_N_CONTENT] != prev or row_digest(prev, content) != row[_N_CONTENT + 1]:
+            if row[0] != expected or row_digest(prev, content) != row[_N_CONTENT]:
                 raise LedgerError(
                     f"refusing {self.path}: the hash chain breaks at row {row[0]} (expected row {expected} chained to "
                     f"{prev[:12] or 'the start'}; found content that does not match its hash), so history was "
                     f"rewritten. Keep the file for inspection, find who altered it, and start a new ledger."
                 )
-            prev = row[_N_CONTENT + 1]
+            prev = row[_N_CONTENT]
             expected += 1
         if expected - 1 != last:
             raise LedgerError(
@@ -458,8 +464,8 @@ class Ledger:
             run_max,
         )
         self.conn.execute(
-            f"INSERT INTO events ({_ROW_COLUMNS}, prev_hash, row_hash) VALUES ({', '.join('?' * (_N_CONTENT + 2))})",
-            (*content, prev, row_digest(prev, content)),
+            f"INSERT INTO events ({_ROW_COLUMNS}, row_hash) VALUES ({', '.join('?' * (_N_CONTENT + 1))})",
+            (*content, row_digest(prev, content)),
         )
         return new_id
 
@@ -488,6 +494,20 @@ class Ledger:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [Event.from_row(r) for r in self.conn.execute(sql, args)]
+
+    def latest_per_host(self, hosts: list[str], *, kind: str, phase: int | None = None, check: str | None = None) -> dict[str, Event]:
+        """host -> its latest event of that kind (and phase and check), for
+        every host at once: one statement, one index seek per host."""
+        if self.conn is None or not hosts:
+            return {}
+        where, args = ["host = h.value", "kind = ?"], [json.dumps(list(hosts)), kind]
+        for column, value in (("phase", phase), ("check_name", check)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = (f"SELECT {', '.join('e.' + c.strip() for c in _ROW_COLUMNS.split(','))} FROM json_each(?) h"
+               f" JOIN events e ON e.id = (SELECT MAX(id) FROM events WHERE {' AND '.join(where)})")
+        return {r["host"]: Event.from_row(r) for r in self.conn.execute(sql, args)}
 
     def latest(self, **filters) -> Event | None:
         found = self.events(limit=1, newest_first=True, **filters)

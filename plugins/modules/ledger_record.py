@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: ledger_record
-short_description: Append one piece of evidence to the stability ledger
+short_description: Append evidence to the stability ledger, one event or a batch
 version_added: "0.1.0"
 description:
   - Appends a deployment, health check, problem or gate decision, with its
@@ -15,6 +15,9 @@ description:
   - The ledger is append-only and hash-chained; SQLite triggers refuse every
     UPDATE, DELETE and out-of-chain INSERT, and readers refuse a ledger whose
     chain or schema was altered. Each write is one transaction.
+  - "O(events) records a batch (for example one row per host of a play) in one
+    transaction, all of it or none, from one controller task: a role that
+    checks n hosts runs one module instead of n (C(run_once: true))."
   - "Run it on the controller (C(delegate_to: localhost)): the ledger lives there."
   - The module always reports C(changed=false); RV(recorded) says whether a row
     was written. Recording evidence changes the controller's ledger, not the
@@ -38,24 +41,21 @@ options:
         C(problem) with the same O(host) and O(check) and O(ok=true) closes it.
       - C(provision) and C(toggle) record cloud provisioning and a node switched
         on or off (evidence C(enabled)); C(ci) records a CI result.
+      - Required, with O(host), O(check) and O(ok), unless O(events) is given.
     type: str
-    required: true
     choices: [deployment, health, gate, problem, provision, toggle, ci]
   host:
     description: Inventory name of the host the evidence is about.
     type: str
-    required: true
   phase:
     description: Migration phase the evidence belongs to (the host's C(fleet_phase)).
     type: int
   check:
     description: Name of the check, deployment step or gate, for example C(ssh_cert_verify).
     type: str
-    required: true
   ok:
     description: Whether the check passed, the deployment succeeded or the gate said GO.
     type: bool
-    required: true
   evidence:
     description:
       - What the decision rests on, stored as JSON. Pass facts and file paths,
@@ -85,6 +85,56 @@ options:
         rows unless they accept stand-ins (the rehearsal and tests do).
     type: bool
     default: false
+  events:
+    description:
+      - A batch of events, recorded in one transaction in this order; all of
+        them or, if any is refused, none. Each takes the options of a single
+        event. Mutually exclusive with O(kind), O(host), O(check) and O(ok).
+      - An empty list records nothing and leaves the ledger as it is.
+    type: list
+    elements: dict
+    suboptions:
+      kind:
+        description: What is recorded, as O(kind).
+        type: str
+        required: true
+        choices: [deployment, health, gate, problem, provision, toggle, ci]
+      host:
+        description: Inventory name of the host the evidence is about.
+        type: str
+        required: true
+      phase:
+        description: Migration phase the evidence belongs to.
+        type: int
+      check:
+        description: Name of the check, deployment step or gate.
+        type: str
+        required: true
+      ok:
+        description: Whether the check passed.
+        type: bool
+        required: true
+      evidence:
+        description: What the decision rests on, as O(evidence).
+        type: dict
+        default: {}
+      details:
+        description: A human-readable summary of this event, as O(details).
+        type: str
+        default: ""
+      run_id:
+        description: As O(run_id); rows of one run share it.
+        type: str
+        default: ""
+      measured_on:
+        description: Where the evidence was measured, as O(measured_on).
+        type: str
+        choices: [host, controller]
+        default: host
+      stand_in:
+        description: Whether the host is a stand-in, as O(stand_in).
+        type: bool
+        default: false
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -123,19 +173,33 @@ EXAMPLES = r"""
     ok: false
     details: Two casks failed to install after switch
   delegate_to: localhost
+
+- name: Record every host's result in one controller task, in one transaction
+  fleet.migration.ledger_record:
+    ledger_path: "{{ fleet_ledger_path }}"
+    events: >-
+      {{ ansible_play_hosts | map('extract', hostvars) | map(attribute='my_check_event') | list }}
+  delegate_to: localhost
+  run_once: true
 """
 
 RETURN = r"""
 recorded:
-  description: Whether the event was appended to the ledger; false in check mode.
+  description: Whether the event (or every event of O(events)) was appended to the ledger; false in check mode.
   returned: always
   type: bool
   sample: true
 id:
   description: Row id of the appended event; absent in check mode.
-  returned: success and not check mode
+  returned: success of a single event and not check mode
   type: int
   sample: 42
+ids:
+  description: Row ids of the appended events, in the order of O(events); absent in check mode.
+  returned: success of O(events) and not check mode
+  type: list
+  elements: int
+  sample: [42, 43]
 ledger_path:
   description: Absolute path of the ledger written to.
   returned: always
@@ -143,9 +207,15 @@ ledger_path:
   sample: /work/main/.cache/ledger.sqlite
 event:
   description: The event as recorded (or as it would have been, in check mode).
-  returned: always
+  returned: a single event
   type: dict
   sample: {"kind": "health", "host": "cinnabar", "check": "mesh_verify", "ok": true, "phase": 1}
+events:
+  description: The events of O(events) as recorded (or as they would have been, in check mode).
+  returned: O(events) given
+  type: list
+  elements: dict
+  sample: [{"kind": "health", "host": "cinnabar", "check": "mesh_verify", "ok": true, "phase": 1}]
 """
 
 import os
@@ -154,48 +224,77 @@ import sqlite3
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import KINDS, Ledger, LedgerError, default_path
 
+# The options of one event: top-level for a single event, suboptions of each
+# element of `events` for a batch.
+EVENT_OPTIONS = dict(
+    kind=dict(type="str", choices=list(KINDS)),
+    host=dict(type="str"),
+    phase=dict(type="int"),
+    check=dict(type="str"),
+    ok=dict(type="bool"),
+    evidence=dict(type="dict", default={}),
+    details=dict(type="str", default=""),
+    run_id=dict(type="str", default=""),
+    measured_on=dict(type="str", default="host", choices=["host", "controller"]),
+    stand_in=dict(type="bool", default=False),
+)
+IDENTITY = ("kind", "host", "check", "ok")
+# Hosts named in a failed batch's message before "and N more".
+HOSTS_NAMED = 10
+
+
+def as_event(params: dict) -> dict:
+    event = {k: params[k] for k in ("kind", "host", "phase", "check", "ok", "details", "run_id")}
+    # Where and on what the evidence was measured travels with it.
+    event["evidence"] = dict(params["evidence"] or {}, measured_on=params["measured_on"], stand_in=params["stand_in"])
+    return event
+
+
+def batch_failure(events: list[dict], path: str, exc: Exception) -> str:
+    hosts = list(dict.fromkeys(e["host"] for e in events))
+    named = ", ".join(hosts[:HOSTS_NAMED]) + (f" and {len(hosts) - HOSTS_NAMED} more" if len(hosts) > HOSTS_NAMED else "")
+    return (f"{named}: could not record the {len(events)} events of this batch in the ledger {path}: {exc}. "
+            "None of them was recorded (one transaction); fix the cause and run the task again.")
+
 
 def main() -> None:
+    spec = dict(
+        ledger_path=dict(type="path"),
+        **EVENT_OPTIONS,
+        events=dict(type="list", elements="dict",
+                    options={k: dict(v, required=True) if k in IDENTITY else v for k, v in EVENT_OPTIONS.items()}),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            ledger_path=dict(type="path"),
-            kind=dict(type="str", required=True, choices=list(KINDS)),
-            host=dict(type="str", required=True),
-            phase=dict(type="int"),
-            check=dict(type="str", required=True),
-            ok=dict(type="bool", required=True),
-            evidence=dict(type="dict", default={}),
-            details=dict(type="str", default=""),
-            run_id=dict(type="str", default=""),
-            measured_on=dict(type="str", default="host", choices=["host", "controller"]),
-            stand_in=dict(type="bool", default=False),
-        ),
+        argument_spec=spec,
+        mutually_exclusive=[("events", k) for k in IDENTITY],
+        required_one_of=[("events", "kind")],
+        required_together=[IDENTITY],
         supports_check_mode=True,
     )
     params = module.params
     path = os.path.abspath(params["ledger_path"] or default_path())
-    event = {k: params[k] for k in ("kind", "host", "phase", "check", "ok", "details", "run_id")}
-    # Where and on what the evidence was measured travels with it.
-    event["evidence"] = dict(params["evidence"] or {}, measured_on=params["measured_on"], stand_in=params["stand_in"])
+    batch = params["events"] is not None
+    events = [as_event(e) for e in params["events"]] if batch else [as_event(params)]
     # changed stays false: the ledger is the controller's record of what was
     # observed, not a change to the host (see DOCUMENTATION).
-    result = dict(changed=False, recorded=False, ledger_path=path, event=event)
-    if module.check_mode:
+    result = dict(changed=False, recorded=False, ledger_path=path)
+    if batch:
+        result["events"] = events
+    else:
+        result["event"] = events[0]
+    if module.check_mode or not events:
         module.exit_json(**result)
     try:
         with Ledger(path) as ledger:
-            result["id"] = ledger.record(
-                params["kind"],
-                params["host"],
-                params["check"],
-                params["ok"],
-                phase=params["phase"],
-                evidence=event["evidence"],
-                details=params["details"],
-                run_id=params["run_id"],
-            )
+            ids = ledger.record_many(events)
+        if batch:
+            result["ids"] = ids
+        else:
+            result["id"] = ids[0]
         result["recorded"] = True
     except (LedgerError, OSError, sqlite3.Error) as exc:
+        if batch:
+            module.fail_json(msg=batch_failure(events, path, exc), **result)
         module.fail_json(
             msg=f"{params['host']}: could not record {params['kind']} {params['check']!r} in the ledger {path}: {exc}",
             **result,

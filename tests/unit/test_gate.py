@@ -331,6 +331,86 @@ def test_gate_records_grow_linearly_with_hosts(tmp_path, hosts):
     assert before > 0 and per_host < 4000, per_host
 
 
+CHECKS = ("mesh_verify", "service_health", "regression_verify")
+
+
+def seed_daily(led, names, days):
+    """One deployment per host, then `days` days of every check on every host (one transaction a day)."""
+    led.record_many([{"kind": "deployment", "host": h, "check": "d", "ok": True, "phase": 3, "at": ago(days * 1440 + 60),
+                      "evidence": {"changed": True}} for h in names])
+    for day in range(days, 0, -1):
+        led.record_many([{"kind": "health", "host": h, "check": c, "ok": True, "phase": 3, "at": ago(day * 1440 - 60)}
+                         for h in names for c in CHECKS])
+
+
+def daily_gate(led, names):
+    return gate(led, subjects=names, stable_hosts=names, min_stable_minutes=60, problem_hosts=["*"],
+                required_checks={h: list(CHECKS) for h in names}, previous_gate={"phase": 2, "hosts": names},
+                cumulative={"hosts": names, "min_minutes": 60})
+
+
+def test_a_gate_runs_the_same_statements_for_5_hosts_as_for_40(tmp_path):
+    """Set-based: each criterion is a fixed number of SQL statements over all
+    hosts, never a few statements per host (counted, not timed)."""
+    counts = {}
+    for n in (5, 40):
+        names = [f"h{i:03d}" for i in range(n)]
+        with L.Ledger(str(tmp_path / f"{n}.sqlite")) as led:
+            seed_daily(led, names, 2)
+            statements = []
+            led.conn.set_trace_callback(statements.append)
+            result = daily_gate(led, names)
+            led.conn.set_trace_callback(None)
+        assert result.decision == "NO-GO"  # no phase 2 GO recorded; every other criterion evaluated
+        counts[n] = len(statements)
+    assert counts[5] == counts[40], counts
+    assert counts[40] <= 12, counts
+
+
+def sqlite_steps(led, action) -> int:
+    """SQLite virtual-machine instructions an action executes, in thousands:
+    the work done, on any machine at any load."""
+    steps = [0]
+
+    def tick():
+        steps[0] += 1
+        return 0
+
+    led.conn.set_progress_handler(tick, 1000)
+    try:
+        action()
+    finally:
+        led.conn.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def test_a_gate_does_not_grow_with_the_history_it_judges(tmp_path):
+    """The same 10 hosts after 20 and after 200 days of daily checks: the
+    gate's SQL work stays about the same (no scan of past rows; the healthy
+    checks are counted up to a bound)."""
+    names = [f"h{i:03d}" for i in range(10)]
+    work = {}
+    for days in (20, 200):
+        with L.Ledger(str(tmp_path / f"{days}.sqlite")) as led:
+            seed_daily(led, names, days)
+            work[days] = sqlite_steps(led, lambda: daily_gate(led, names))
+    assert work[200] < 1.5 * work[20], work
+
+
+def test_healthy_checks_beyond_the_counted_bound_say_at_least(ledger):
+    deploy(ledger, "rosegold", 300)
+    ledger.record_many([{"kind": "health", "host": "rosegold", "check": "regression_verify", "ok": True, "phase": 3,
+                         "at": ago(200 - i)} for i in range(120)])
+    result = gate(ledger, stable_hosts=["rosegold"], min_stable_minutes=10, min_health_checks=3)
+    [health] = [a for a in result.asserts if a.criterion == "health_checks"]
+    assert health.ok and health.message == (
+        "rosegold: health_checks: expected >= 3 healthy checks since the stability clock started; found at least 100.")
+    # A threshold above the bound is counted up to the threshold.
+    result = gate(ledger, stable_hosts=["rosegold"], min_stable_minutes=10, min_health_checks=150)
+    [health] = [a for a in result.asserts if a.criterion == "health_checks"]
+    assert not health.ok and health.found == "120"
+
+
 def test_clock_stepped_back_after_a_future_row_opens_a_problem_that_blocks(ledger):
     deploy(ledger, "rosegold", 60)
     healthy(ledger, "rosegold", -3 * 24 * 60)  # the controller's clock was 3 days ahead

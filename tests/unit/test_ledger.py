@@ -195,8 +195,10 @@ def test_event_as_dict_is_json_serialisable(ledger):
     "DELETE FROM events",
     "INSERT OR REPLACE INTO events SELECT * FROM events WHERE id = 1",
     "REPLACE INTO events SELECT * FROM events WHERE id = 2",
-    "INSERT INTO events (id, recorded_at, kind, host, check_name, ok, prev_hash, row_hash)"
-    " VALUES (3, '2026-01-01T00:00:00+00:00', 'health', 'a', 'c', 1, 'forged', 'forged')",
+    "INSERT INTO events (id, recorded_at, kind, host, check_name, ok, run_max, row_hash)"
+    " VALUES (3, '2026-01-01T00:00:00+00:00', 'health', 'a', 'c', 1, '', 'forged')",
+    "INSERT INTO events (id, recorded_at, kind, host, check_name, ok, run_max, row_hash)"
+    " VALUES (5, '2026-01-01T00:00:00+00:00', 'health', 'a', 'c', 1, '', '" + "0" * 64 + "')",
     "UPDATE ledger_meta SET value = '1'",
 ])
 def test_no_sql_statement_rewrites_history(tmp_path, statement):
@@ -212,6 +214,70 @@ def test_no_sql_statement_rewrites_history(tmp_path, statement):
     conn.close()
     with L.Ledger(str(path), create=False) as led:
         assert [e.ok for e in led.events()] == [False, True]
+
+
+def refusals(path) -> list[str]:
+    """Why the ledger at path is refused, opened as a reader and as a writer."""
+    out = []
+    for create in (False, True):
+        with pytest.raises(L.LedgerError) as info:
+            L.Ledger(str(path), create=create)
+        out.append(str(info.value))
+    return out
+
+
+def test_a_forged_next_row_with_a_well_formed_hash_is_refused_by_every_reader(tmp_path):
+    """The trigger cannot compute SHA-256; the readers do, so a forged row poisons nothing silently."""
+    path = tmp_path / "l.sqlite"
+    with L.Ledger(str(path)) as led:
+        led.record("health", "a", "c", False)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO events (id, recorded_at, kind, host, check_name, ok, run_max, row_hash)"
+                 " VALUES (2, '2026-01-01T00:00:00+00:00', 'health', 'a', 'c', 1, '', ?)", ("ab" * 32,))
+    conn.commit()
+    conn.close()
+    for message in refusals(path):
+        assert message.startswith(f"refusing {path}: the hash chain breaks at row 2 (expected row 2 chained to ")
+
+
+def test_the_chain_is_stored_once_no_previous_hash_and_no_timestamp_index(ledger):
+    """Schema 4: the previous hash is read from the row before, never stored twice."""
+    columns = [r[1] for r in ledger.conn.execute("PRAGMA table_info(events)")]
+    assert "prev_hash" not in columns and columns[-1] == "row_hash"
+    indexes = {r[0] for r in ledger.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'")}
+    assert indexes == {"events_host_ok", "events_host_check", "events_kind_phase", "events_skew"}
+    assert L.SCHEMA_VERSION == 4
+
+
+def test_a_ledger_of_an_older_schema_is_refused_naming_the_version_and_what_to_do(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("PRAGMA application_id = 1179403335; CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT);"
+                       "INSERT INTO ledger_meta VALUES ('schema_version', '3');")
+    conn.close()
+    before = path.read_bytes()
+    assert refusals(path) == [(
+        f"refusing {path}: expected ledger schema 4; found schema 3. Ledgers of other schemas are not migrated "
+        "(schema 4 came before any production ledger). The file was left untouched. Move the file aside (never "
+        "delete evidence) and point fleet_ledger_path or FLEET_LEDGER_PATH at a ledger of schema 4; a missing one "
+        "is created by the next run."
+    )] * 2
+    assert path.read_bytes() == before
+
+
+def test_a_health_row_costs_under_350_bytes_of_file_beyond_its_evidence(tmp_path):
+    """Bytes, not seconds: what a year of daily checks costs per row (the
+    hash, the indexes, the B-tree), measured on the file."""
+    path = tmp_path / "l.sqlite"
+    with L.Ledger(str(path)) as led:
+        for day in range(40):
+            rows = [{"kind": "health", "host": f"h{h:02d}", "check": c, "ok": True, "evidence": {"day": day}}
+                    for h in range(10) for c in ("mesh_verify", "service_health", "ssh_cert_verify", "secrets_verify")]
+            led.record_many(rows)
+        evidence_bytes = led.conn.execute("SELECT SUM(length(evidence)) FROM events").fetchone()[0]
+        led.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    per_row = (path.stat().st_size - evidence_bytes) / 1600
+    assert per_row < 350, per_row
 
 
 def test_dropping_a_trigger_and_rewriting_a_row_is_detected_by_every_reader(tmp_path):

@@ -108,3 +108,44 @@ def test_unwritable_ledger_names_host_check_and_path(tmp_path):
     )
     assert rc != 0
     assert result["msg"].startswith(f"argentum: could not record health 'regression_verify' in the ledger {bad}: ")
+
+
+def test_a_batch_records_one_row_per_event_in_one_run(tmp_path):
+    path = tmp_path / "l.sqlite"
+    events = [{"kind": "health", "host": h, "check": "mesh_verify", "ok": h != "h3", "phase": 1,
+               "evidence": {"peers": [h]}, "details": f"{h} checked", "run_id": "r1"} for h in ("h1", "h2", "h3")]
+    rc, result = run_module("fleet.migration.ledger_record", {"ledger_path": str(path), "events": events}, tmp_path)
+    assert rc == 0, result
+    assert result["changed"] is False and result["recorded"] is True and "id" not in result
+    with L.Ledger(str(path)) as led:
+        rows = led.events()
+    assert [r.id for r in rows] == result["ids"] == [1, 2, 3]
+    assert [(r.host, r.ok, r.phase, r.run_id, r.details) for r in rows] == [
+        ("h1", True, 1, "r1", "h1 checked"), ("h2", True, 1, "r1", "h2 checked"), ("h3", False, 1, "r1", "h3 checked")]
+    # Each row keeps its own evidence, with where it was measured.
+    assert rows[1].evidence == {"peers": ["h2"], "measured_on": "host", "stand_in": False}
+
+
+def test_a_batch_is_all_or_nothing_and_the_failure_names_its_hosts(tmp_path):
+    path = tmp_path / "l.sqlite"
+    events = [{"kind": "health", "host": "h1", "check": "mesh_verify", "ok": True},
+              {"kind": "health", "host": "h2", "check": "", "ok": True}]
+    rc, result = run_module("fleet.migration.ledger_record", {"ledger_path": str(path), "events": events}, tmp_path)
+    assert rc != 0
+    assert result["msg"] == (
+        f"h1, h2: could not record the 2 events of this batch in the ledger {path}: CHECK constraint failed: "
+        "check_name <> ''. "
+        "None of them was recorded (one transaction); fix the cause and run the task again.")
+    with L.Ledger(str(path)) as led:
+        assert led.events() == []
+
+
+def test_a_batch_and_a_single_event_are_mutually_exclusive(tmp_path):
+    rc, result = run_module(
+        "fleet.migration.ledger_record",
+        {"ledger_path": str(tmp_path / "l.sqlite"), "events": [], "kind": "health", "host": "x", "check": "y", "ok": True},
+        tmp_path,
+    )
+    assert rc != 0
+    assert "parameters are mutually exclusive: events|kind" in result["msg"]
+    assert not (tmp_path / "l.sqlite").exists()

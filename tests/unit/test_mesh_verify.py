@@ -43,6 +43,12 @@ def mesh_run(tmp_path: Path, n: int, *, extra_hosts=None, extra_vars=None, limit
     return proc, counts, accepted, ledger
 
 
+def record_runs(counts: dict) -> int:
+    """Module runs of fleet.migration.ledger_record in the whole play."""
+    return sum(e["runs"] for name, e in counts.items()
+               if not name.startswith("_") and e["action"] == "fleet.migration.ledger_record")
+
+
 @pytest.mark.parametrize("n", [3, 6])
 def test_probe_tasks_grow_with_hosts_not_pairs(tmp_path, n):
     proc, counts, accepted, ledger = mesh_run(tmp_path, n, record=True)
@@ -54,6 +60,8 @@ def test_probe_tasks_grow_with_hosts_not_pairs(tmp_path, n):
     assert sorted(probe["hosts"]) == [f"h{i:03d}" for i in range(1, n + 1)]
     # ...which still reach every ordered pair.
     assert accepted == n * (n - 1)
+    # All n rows are written by one controller task (one module run), not one per host.
+    assert record_runs(counts) == 1
     with Ledger(str(ledger)) as led:
         rows = led.events(kind="health", check="mesh_verify")
     assert sorted(r.host for r in rows) == [f"h{i:03d}" for i in range(1, n + 1)]
@@ -66,6 +74,23 @@ def test_probe_tasks_grow_with_hosts_not_pairs(tmp_path, n):
             assert set(peer) == {"peer", "address", "reachable", "latency_ms", "error"}
             assert peer["reachable"] is True and isinstance(peer["latency_ms"], (int, float)) and peer["error"] == ""
         assert row.evidence["unreachable"] == []
+
+
+def test_a_host_whose_probe_fails_unexpectedly_still_gets_a_failed_row(tmp_path):
+    """The batch records the hosts that got their result; block/rescue records
+    the one that stopped before it, as failed, naming the task."""
+    broken = {"h002": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                       "fleet_mesh_address": mh.address_of(2), "mesh_verify_python": "/nonexistent/python3"}}
+    proc, counts, _accepted, ledger = mesh_run(tmp_path, 3, extra_hosts=broken, record=True)
+    assert proc.returncode != 0
+    with Ledger(str(ledger)) as led:
+        rows = {r.host: r for r in led.events(kind="health", check="mesh_verify")}
+    assert sorted(rows) == ["h001", "h002", "h003"]
+    assert rows["h001"].ok and rows["h003"].ok and len(rows["h001"].evidence["peers"]) == 2
+    assert not rows["h002"].ok
+    assert rows["h002"].evidence["failed_task"].startswith("Probe every peer over the mesh from")
+    # One batch for the two hosts that finished, one rescue row for the one that did not.
+    assert record_runs(counts) == 2
 
 
 def test_scope_beyond_the_play_names_the_dead_peer(tmp_path):
