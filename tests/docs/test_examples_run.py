@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -109,8 +110,8 @@ def _terranix(tmp: Path) -> None:
     (out / "gcp.tf.json").write_text(json.dumps(gcp))
 
 
-def _setup(fqcn: str, tmp: Path) -> dict:
-    """The fakes' state for `fqcn`'s examples; returns the play's module_defaults and vars."""
+def _setup(tmp: Path) -> dict:
+    """The fakes' state every module's examples start from; returns the play's module_defaults and vars."""
     hosts = sorted(H.machines())
     clan = H.fake_clan_state(tmp / "clan-state", hosts)
     for machine in clan["machines"].values():
@@ -147,7 +148,7 @@ def test_module_examples_run_against_the_fakes(fqcn: str, tmp_path: Path) -> Non
     bin_dir = install(tmp_path / "bin")
     (bin_dir / "sudo").write_text(FAKE_SUDO)
     (bin_dir / "sudo").chmod(0o755)
-    context = _setup(fqcn, tmp_path)
+    context = _setup(tmp_path)
     inventory = H.write_inventory(tmp_path / "inventory")
     tasks, names = list(SETUP.get(fqcn, [])), []
     for index, example in enumerate(_examples(fqcn)):
@@ -177,9 +178,7 @@ def test_module_examples_run_against_the_fakes(fqcn: str, tmp_path: Path) -> Non
     assert not problems, f"{fqcn} EXAMPLES against the fakes:\n" + "\n".join(problems)
 
 
-def _run(playbook: Path, inventory: Path, tmp: Path, env: dict):
-    import subprocess
-
+def _run(playbook: Path, inventory: Path, tmp: Path, env: dict) -> subprocess.CompletedProcess:
     environ = dict(os.environ)
     environ.pop("FLEET_LEDGER_PATH", None)
     environ.update({
