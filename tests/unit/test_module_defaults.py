@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,4 +134,3 @@ def test_the_defaults_apply_to_a_task_that_omits_the_path(tmp_path: Path) -> Non
 
     rows = Ledger(str(ledger)).events(kind="problem", host="(controller)")
     assert [(r.check, r.ok) for r in rows] == [("clock", False)]
-
