@@ -31,8 +31,16 @@ build:
     fi
 
 # The tests that run here and in CI alike: the nix tier (assertions, vars, data, darwin values) and the secret scan.
+# With .venv (scripts/setup) through scripts/test; in CI's fresh checkout (no .venv) with the devShell's python.
 test:
-    FLEET_SHARED={{shared}} scripts/test tests/nix tests/test_no_plaintext_secrets.py -q
+    #!/usr/bin/env bash
+    set -euo pipefail
+    paths=(tests/nix tests/test_no_plaintext_secrets.py)
+    if [ -e .venv/bin/activate ]; then
+      FLEET_SHARED={{shared}} scripts/test "${paths[@]}" -q
+    else
+      FLEET_SHARED={{shared}} python -m pytest "${paths[@]}" -q
+    fi
 
 # The offline tier's first-build check only (every darwin host and HM user's assertions and warnings).
 test-assertions:
@@ -56,6 +64,10 @@ ci-vars:
     cp -r tests/nix/vars-fixture/store/sops sops
     # Flakes see only files git knows: stage (never commit) the copies in the CI checkout.
     git add vars/per-machine vars/shared sops
+
+# CI only: the darwin build matrix (machine names from the flake) as a GitHub step output; prints it without CI.
+ci-darwin-matrix:
+    echo "darwin=$(nix eval --json {{offline}} .#darwinConfigurations --apply builtins.attrNames)" >> "${GITHUB_OUTPUT:-/dev/stdout}"
 
 # Format the tree (treefmt via treefmt-nix: nixfmt, shellcheck, ruff).
 fmt:

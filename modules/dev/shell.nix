@@ -44,7 +44,8 @@
           pkgs.openssh
           pkgs.mkpasswd
           pkgs.openssl
-          pkgs.python3
+          # `just test` in CI (no .venv there): pytest and what the tests import.
+          (pkgs.python3.withPackages (ps: [ ps.pytest ps.pyyaml ]))
           pkgs.uv
         ];
       };

@@ -14,9 +14,21 @@
     let
       home = config.home.homeDirectory;
       id = fleetUser.sopsIdentifier;
-      # The encrypted files live in the repository's secrets/ directory; see
-      # docs/baseline-decisions.yml (sops-user-secrets) for their migration.
+      # The encrypted files live in the repository's secrets/ directory (the sops
+      # tier of the two-tier layout: secrets/README.md, which also says how the
+      # owner restores them from the legacy tree).
       userSecrets = file: "${inputs.self}/secrets/users/${id}/${file}";
+      # The files the secrets below are read from that are not in the repository
+      # (relative to it). sops-nix checks them only when it installs them
+      # (validateSopsFiles = false), so without this an activation would be the
+      # first to notice; every build warns instead.
+      missingFiles = lib.sort lib.lessThan (
+        lib.unique (
+          map (s: lib.removePrefix "${inputs.self}/" (toString s.sopsFile)) (
+            lib.filter (s: !builtins.pathExists s.sopsFile) (lib.attrValues config.sops.secrets)
+          )
+        )
+      );
       # MCP server definitions, one JSON file per server under ~/.mcp.
       mcpServers = {
         chrome = {
@@ -182,10 +194,18 @@
     {
       imports = [ inputs.sops-nix.homeManagerModules.sops ];
 
+      warnings = lib.optional (missingFiles != [ ]) (
+        "sops user secrets missing for ${config.home.username} (${id}): ${lib.concatStringsSep ", " missingFiles} "
+        + "are not in the repository, so sops-nix cannot install these secrets; the owner restores them "
+        + "from the legacy tree (secrets/README.md)"
+      );
+
       sops = {
         age.keyFile = "${home}/.config/sops/age/keys.txt";
         defaultSopsFile = "${inputs.self}/secrets/shared.yaml";
-        # The files are checked when the secrets are installed, not at evaluation.
+        # sops-nix would fail the build on a missing file; the `warnings` above
+        # name the missing ones instead, so a host builds before the owner has
+        # restored them.
         validateSopsFiles = false;
         secrets = {
           "${id}/signing-key" = {

@@ -21,6 +21,8 @@
         # Headless: keep the driver initialised between CUDA jobs.
         nvidiaPersistenced = true;
         modesetting.enable = true;
+        # No display: nixpkgs' default (true) would add the nvidia-settings GUI.
+        nvidiaSettings = false;
       };
       # The CUDA runtime and nvidia-smi (from the driver package) on PATH.
       environment.systemPackages = [

@@ -31,6 +31,9 @@ description:
     host variable C(fleet_facts_missing) lists it (the variable is absent when nothing is missing). With
     O(strict=true), a O(compose), O(groups) or O(keyed_groups) expression that needs a missing fact is an error
     naming the fact and the flake output that provides it; with O(strict=false) it is skipped.
+  - On a plain clan five lines of C(inventory/clan.yml) are enough (the first example) - the plugin, the flake and
+    the cache. What this fleet's C(fleet) outputs and C(phaseN) tags add are the C(fleet_*) variables above, which
+    the fleet's verification roles and phase playbooks read; nothing else depends on them.
   - An option this plugin does not know is an error naming it and the valid options.
   - The inventory file name must end in C(clan.yml) or C(clan.yaml).
   - With caching on, the cached evaluation is reused only while the flake's tracked files are unchanged.
@@ -54,8 +57,10 @@ options:
     description:
       - Where the inventory data comes from. C(nix) runs C(nix eval --json) on the flake.
       - C(clan_cli) runs clan-core's CLI, C(clan select), once per selector (machines, service instance modules,
-        service roles, C(fleet)). The nix_* options then do not apply; the clan CLI cannot take
-        C(--override-input), so offline the flake's own lock must be fetchable.
+        service roles, C(fleet)). It reads the clan from C(clanInternals.inventoryClass.inventory), which every
+        clan-core clan has, and the C(fleet) output through maybe selectors, so a plain clan gives the same hosts,
+        groups and C(fleet_facts_missing) as with C(nix). The nix_* options then do not apply; the clan CLI cannot
+        take C(--override-input), so offline the flake's own lock must be fetchable.
     type: str
     choices: [nix, clan_cli]
     default: nix
@@ -125,12 +130,13 @@ options:
 """
 
 EXAMPLES = r"""
-# inventory/clan.yml on a plain clan (e.g. one made by `clan init`): five lines
+# inventory/clan.yml on a plain clan (e.g. one made by `clan init` from a clan-core template): five lines,
+# then `ansible-inventory -i inventory/clan.yml --graph`
 plugin: fleet.migration.clan
-flake: /srv/my-clan
-nix_offline: never
-timeout: 120
-cache: true
+flake: /srv/my-clan                           # default: the nearest flake.nix at or above this file
+cache: true                                   # reuse the evaluation while the flake's tracked files are unchanged
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/ansible-inventory
 
 ---
 # This fleet's inventory/clan.yml: groups from resolved roles and classes, fleet facts required by strict
@@ -372,6 +378,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         stderr = proc.stderr.decode("utf-8", "replace").strip()
         if proc.returncode != 0:
             tail = "\n".join(stderr.splitlines()[-_CLAN_STDERR_TAIL:]) or "(no output on stderr)"
+            if "attribute 'clanInternals' missing" in stderr:
+                # What the nix source reports as "no clan found", in the same words.
+                raise AnsibleParserError(
+                    "fleet.migration.clan: no clan found in flake '%s': expected the flake output "
+                    "clanInternals.inventoryClass.inventory (every clan made with clan-core's lib.clan or "
+                    "flakeModules.default has it), found a flake without clanInternals ('%s' said: %s); export the "
+                    "clan the way clan-core's templates do (templates/clan/default) or set flake to a clan"
+                    % (ref, shown, tail.splitlines()[-1]))
             raise AnsibleParserError(
                 "fleet.migration.clan: '%s' failed with exit code %d, expected 0; the clan CLI said:\n%s\n"
                 "Run the command with --debug for nix's full trace." % (shown, proc.returncode, tail))

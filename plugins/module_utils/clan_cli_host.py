@@ -15,7 +15,9 @@ system can differ (clan and darwin-rebuild set the profile before activating).
 from __future__ import annotations
 
 import re
+import shlex
 
+from ansible_collections.fleet.migration.plugins.module_utils.clan_inventory import TARGET_FORM, split_target
 from ansible_collections.fleet.migration.plugins.module_utils.runner import CommandError, quote
 
 SYSTEM_PROFILE = "/nix/var/nix/profiles/system"
@@ -54,21 +56,77 @@ class ProbeError(Exception):
         return extra
 
 
+# clan_lib/ssh/remote.py `_parse_ssh_uri`: an address without `user@` is root's.
+CLAN_DEFAULT_USER = "root"
+# What to pass as target_host, for messages: the plugin's variables put together the way clan reads them.
+TARGET_HINT = ("clan's address of the machine (its deploy.targetHost), which the clan inventory plugin's variables "
+               "give as ansible_user@ansible_host[:ansible_port] with an IPv6 ansible_host in brackets (this fleet: "
+               "\"{{ fleet_deploy_target }}\", inventory/group_vars/nixos.yml)")
+DEFAULT_SSH_PORT = 22
+
+
+class TargetError(ValueError):
+    """target_host is not an address clan and ssh can both use."""
+
+
+def parse_target(machine: str, target) -> dict:
+    """``{user, host, port, options}`` of a clan address, read as the inventory plugin reads deploy.targetHost.
+
+    ``[ssh://][user@]host[:port][?Option=value&...]``; an IPv6 host in brackets (with or without a port)
+    or bare. Raises TargetError naming the machine, the form, what was found and what to do.
+    """
+    split = split_target(target) if isinstance(target, str) and target.strip() else "it is empty"
+    if isinstance(split, str):
+        raise TargetError(
+            "machine %s: target_host expected the form %s, found %r (%s); pass %s"
+            % (machine, TARGET_FORM, target, split, TARGET_HINT))
+    user, host, port, options = split
+    return {"user": user, "host": host, "port": port, "options": options}
+
+
+def _is_ipv6(host: str) -> bool:
+    return ":" in host
+
+
+def clan_target(machine: str, target: str) -> str:
+    """The address for ``clan --target-host``: ``[user@]host[:port][?Option=value&...]`` with an IPv6 host
+    always in brackets, because clan refuses a bare one ("IPv6 addresses must be enclosed in brackets",
+    clan_lib/ssh/remote.py `_parse_ssh_uri`)."""
+    parts = parse_target(machine, target)
+    host = "[%s]" % parts["host"] if _is_ipv6(parts["host"]) else parts["host"]
+    address = ("%s@" % parts["user"] if parts["user"] else "") + host
+    if parts["port"]:
+        address += ":%d" % parts["port"]
+    if parts["options"]:
+        address += "?" + "&".join("%s=%s" % option for option in parts["options"])
+    return address
+
+
 def ssh_argv(params: dict) -> list[str]:
-    """ssh argv for the target; clan's `user@host:port` form becomes `-p port user@host`."""
-    address = params["target_host"]
+    """ssh argv reaching the host clan deploys to, the way clan's own ssh calls do (clan_lib/ssh/remote.py
+    `ssh_cmd`/`_ssh_cmd_opts`): ``-p PORT``, ``-o Option=value`` for the address's options, and
+    ``user@host`` with the host bare (ssh(1) takes ``[user@]hostname``, so no brackets and no port), the
+    user root when the address names none."""
+    parts = parse_target(params["machine"], params["target_host"])
     argv = [params["ssh_bin"]] + list(params["ssh_options"])
-    user_host, sep, port = address.rpartition(":")
-    if sep and port.isdigit() and "]" not in port:
-        argv += ["-p", port]
-        address = user_host
-    return argv + [address]
+    if parts["port"]:
+        argv += ["-p", str(parts["port"])]
+    for option in parts["options"]:
+        argv += ["-o", "%s=%s" % option]
+    return argv + ["%s@%s" % (parts["user"] or CLAN_DEFAULT_USER, parts["host"])]
 
 
-def _ssh_failure(stderr: str, target: str) -> tuple[str, str, str]:
+def known_hosts_name(machine: str, target: str) -> str:
+    """The host's name in known_hosts (what `ssh-keygen -R` takes): ``host``, or ``[host]:port`` off port 22."""
+    parts = parse_target(machine, target)
+    if parts["port"] and parts["port"] != DEFAULT_SSH_PORT:
+        return "[%s]:%s" % (parts["host"], parts["port"])
+    return parts["host"]
+
+
+def _ssh_failure(stderr: str, target: str, host: str) -> tuple[str, str, str]:
     """(reason, what was found, what to do) for ssh's own exit 255, from OpenSSH's messages."""
     last = (stderr.strip().splitlines() or ["no message"])[-1]
-    host = target.rsplit("@", 1)[-1].rsplit(":", 1)[0]
     if "Permission denied" in stderr:
         return ("auth", "ssh authentication failed (%s)" % last,
                 "load the key %s accepts into the ssh agent or pass it with ssh_options [-i, KEY] "
@@ -77,7 +135,7 @@ def _ssh_failure(stderr: str, target: str) -> tuple[str, str, str]:
         return ("host_key", "its host key does not match known_hosts (%s)" % last,
                 "find out why the key changed. If %s was reinstalled on purpose, compare the new fingerprint out "
                 "of band, run `ssh-keygen -R %s` and rerun; otherwise stop, the address may reach another machine"
-                % (host, host))
+                % (host, shlex.quote(host)))
     if "timed out" in stderr:
         return ("timeout", "the ssh connection timed out (%s)" % last,
                 "make %s reachable over SSH from the controller (host up, port open, right address) "
@@ -122,7 +180,7 @@ def probe(params: dict, runner, what: str) -> dict:
                              "then rerun" % (error.detail, error.cmd)) from error
         raise ProbeError(error.kind, head + str(error)) from error
     if result.rc == SSH_CONNECTION_ERROR:
-        reason, found, todo = _ssh_failure(result.stderr, target)
+        reason, found, todo = _ssh_failure(result.stderr, target, known_hosts_name(machine, target))
         raise ProbeError(reason, head + found + ". What to do: " + todo, result)
     if result.rc != 0:
         raise ProbeError("remote_exit", head + "the remote shell exited %d (%s). What to do: the probe needs a "

@@ -94,15 +94,22 @@ _FLEET_OUTPUTS = {
 
 # The same data through the clan CLI: `clan select --flake F SELECTOR` prints
 # the JSON of SELECTOR (clan-core pkgs/clan-cli/clan_cli/select.py, selector
-# syntax clan_lib/flake/flake.py parse_selector). Role members are selected as
-# attribute sets and reduced to their names by :func:`from_clan_select`; fields
-# are selected one by one so per-role settings (modules, maybe functions) are
-# never serialised.
+# syntax clan_lib/flake/flake.py parse_selector). The clan is read where every
+# clan-core clan has it and where the CLI itself reads it
+# (clanInternals.inventoryClass, clan_lib/persist/inventory_store.py), so a clan
+# exported only as clanInternals works as with the nix source. This fleet's
+# `fleet` output is selected with maybe selectors (`?name`): clan prints `{}`
+# for a missing one instead of failing (flake.py FlakeCacheEntry.select,
+# SelectorType.MAYBE), so a plain clan has its fleet facts missing, not an error.
+# Role members are selected as attribute sets and reduced to their names by
+# :func:`from_clan_select`; fields are selected one by one so per-role settings
+# (modules, maybe functions) are never serialised.
+CLAN_INVENTORY = "clanInternals.inventoryClass.inventory"
 CLAN_SELECTORS = {
-    "machines": "clan.inventory.machines.*.{machineClass,tags,description,deploy}",
-    "modules": "clan.inventory.instances.*.module",
-    "roles": "clan.inventory.instances.*.roles.*.{machines,tags}",
-    "fleet": "fleet.{ports,publicSurface,domain,generators}",
+    "machines": CLAN_INVENTORY + ".machines.*.{machineClass,tags,description,deploy}",
+    "modules": CLAN_INVENTORY + ".instances.*.module",
+    "roles": CLAN_INVENTORY + ".instances.*.roles.*.{machines,tags}",
+    "fleet": "?fleet.{?ports,?publicSurface,?domain,?generators}",
 }
 
 _PHASE_RE = re.compile(r"^phase(\d+)$")
@@ -111,7 +118,7 @@ MACHINE_CLASSES = ("nixos", "darwin")
 # [ssh://][user@]host[:port][?Option=value&...]; host may be a [v6] address.
 _USER_RE = re.compile(r"^[^@\s:/\[\]?&]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.%-]+$")
-_TARGET_FORM = "[user@]host[:port] (IPv6 as [addr]:port or a bare addr, options as ?Option=value)"
+TARGET_FORM = "[user@]host[:port] (IPv6 as [addr]:port or a bare addr, options as ?Option=value)"
 
 
 class InventoryDataError(ValueError):
@@ -127,8 +134,11 @@ def _ipv6(text: str) -> bool:
     return True
 
 
-def _split_target(target: str) -> tuple:
-    """``(user, host, port, options)`` of a deploy address, or a reason string."""
+def split_target(target: str) -> tuple:
+    """``(user, host, port, options)`` of a deploy address, or a reason string.
+
+    Also used by clan_cli_host, so the modules read a target the way this plugin does.
+    """
     text = target.strip()
     if text.startswith("ssh://"):
         text = text[len("ssh://"):]
@@ -168,11 +178,11 @@ def _split_target(target: str) -> tuple:
 def parse_target_host(machine: str, target: str) -> dict:
     """Split deploy.targetHost into ansible_host, ansible_user, ansible_port
     (and ansible_ssh_common_args for clan's ``?Option=value`` ssh options)."""
-    split = _split_target(target) if isinstance(target, str) and target.strip() else "it is empty"
+    split = split_target(target) if isinstance(target, str) and target.strip() else "it is empty"
     if isinstance(split, str):
         raise InventoryDataError(
             "machine '%s': deploy.targetHost expected the form %s, found %r (%s); fix "
-            "clan.inventory.machines.%s.deploy.targetHost" % (machine, _TARGET_FORM, target, split, machine)
+            "clan.inventory.machines.%s.deploy.targetHost" % (machine, TARGET_FORM, target, split, machine)
         )
     user, host, port, options = split
     result = {"ansible_host": host}
@@ -401,7 +411,18 @@ def from_clan_select(selected: dict) -> dict:
             if isinstance(module, dict) else module,
             "roles": {role: _member_names(name, role, members) for role, members in roles.items()},
         }
-    return {"machines": machines, "instances": instances, "fleet": selected.get("fleet")}
+    return {"machines": machines, "instances": instances, "fleet": _maybe_fleet(selected.get("fleet"))}
+
+
+def _maybe_fleet(selected):
+    """The fleet output from what its maybe selector printed: ``{}`` without one, else ``{"fleet": {...}}``."""
+    if selected is None or selected == {}:
+        return None
+    if not isinstance(selected, dict) or set(selected) != {"fleet"}:
+        raise InventoryDataError(
+            "clan select '%s': expected {} (no fleet output) or {\"fleet\": {...}}, found %r; check that clan_bin is "
+            "clan-core's CLI" % (CLAN_SELECTORS["fleet"], selected))
+    return selected["fleet"]
 
 
 def _member_names(instance: str, role: str, members) -> dict:

@@ -45,7 +45,12 @@ options:
     default: update
   target_host:
     description:
-      - SSH address of the machine, C(user@host) or C(user@host:port), passed to clan as C(--target-host).
+      - SSH address of the machine in clan's form C([ssh://][user@]host[:port][?Option=value&...]), as in
+        C(deploy.targetHost). An IPv6 host is written in brackets (C(root@[2001:db8::1]:2222)) or, without a port,
+        bare (C(root@2001:db8::1)).
+      - Passed to clan as C(--target-host) with an IPv6 host always in brackets (clan refuses a bare one). The probe
+        runs C(ssh -p PORT [-o Option=value] user@host) with the host bare, as clan's own ssh calls do, and as
+        C(root) when the address names no user (clan's default).
       - Required, because the module reads the system generation from it.
     type: str
   build_host:
@@ -129,11 +134,13 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Update cinnabar from the fleet flake
+- name: Update cinnabar, its address from the clan inventory plugin (port kept, IPv6 in brackets)
   fleet.migration.clan_machine:
     machine: cinnabar
     flake: "{{ playbook_dir }}/.."
-    target_host: "{{ ansible_user }}@{{ ansible_host }}"
+    target_host: >-
+      {{ ansible_user | default('root') }}@{{ ('[' ~ ansible_host ~ ']') if ':' in ansible_host else ansible_host
+      }}{{ (':' ~ ansible_port) if ansible_port is defined else '' }}
   delegate_to: localhost
 
 - name: Install a fresh VM, building locally
@@ -150,7 +157,7 @@ EXAMPLES = r"""
   fleet.migration.clan_machine:
     machine: "{{ inventory_hostname }}"
     flake: "{{ fleet_flake }}"
-    target_host: "{{ ansible_user }}@{{ ansible_host }}"
+    target_host: "{{ fleet_deploy_target }}"  # the expression above, in inventory/group_vars/nixos.yml
   register: deploy
   delegate_to: localhost
   when: inventory_hostname in groups['phase1']
@@ -245,16 +252,21 @@ from ansible_collections.fleet.migration.plugins.module_utils import clan_cli
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli import clan_argv
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli_host import (
     SYSTEM_PROFILE,
+    TARGET_HINT,
     ProbeError,
+    TargetError,
+    clan_target,
     is_installer,
     is_nixos,
     probe,
     runs_machine,
+    ssh_argv,
 )
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     CommandError,
     environment_args,
     fail_from_error,
+    quote,
     runner_for,
 )
 
@@ -330,8 +342,9 @@ def after_failure(module: AnsibleModule, runner, result: dict) -> str:
     try:
         state = read_state(module, runner)
     except ProbeError as error:
-        return ("What the host runs now is unknown: %s. Check it by hand (`ssh %s readlink /run/current-system "
-                "/nix/var/nix/profiles/system`) before rerunning, or run %s" % (error, target, ROLLBACK_PLAYBOOK))
+        return ("What the host runs now is unknown: %s. Check it by hand (`%s`) before rerunning, or run %s"
+                % (error, quote(ssh_argv(module.params) + ["readlink /run/current-system %s" % SYSTEM_PROFILE]),
+                   ROLLBACK_PLAYBOOK))
     record(result, state, "after")
     if (state["generation"], state["profile_path"], state["running"]) == \
             (result.get("generation_before"), result.get("system_before"), result.get("running_system_before")):
@@ -346,7 +359,7 @@ def after_failure(module: AnsibleModule, runner, result: dict) -> str:
 
 def update_argv(params: dict) -> list[str]:
     argv = clan_argv(params, ["machines", "update", params["machine"]])
-    argv += ["--target-host", params["target_host"]]
+    argv += ["--target-host", clan_target(params["machine"], params["target_host"])]
     if params["build_host"]:
         argv += ["--build-host", params["build_host"]]
     if params["host_key_check"]:
@@ -356,7 +369,7 @@ def update_argv(params: dict) -> list[str]:
 
 def install_argv(params: dict) -> list[str]:
     argv = clan_argv(params, ["machines", "install", params["machine"]])
-    argv += ["--target-host", params["target_host"], "--yes"]
+    argv += ["--target-host", clan_target(params["machine"], params["target_host"]), "--yes"]
     if params["host_key_check"]:
         argv += ["--host-key-check", params["host_key_check"]]
     if params["identity_file"]:
@@ -454,8 +467,11 @@ def run_module() -> None:
     params = module.params
     if not params["target_host"]:
         module.fail_json(msg="machine %s: target_host is required, the module reads the system generation from it; "
-                             "pass target_host: \"{{ ansible_user }}@{{ ansible_host }}\" (the clan inventory plugin "
-                             "sets both from deploy.targetHost)" % params["machine"])
+                             "found none; pass %s" % (params["machine"], TARGET_HINT))
+    try:
+        clan_target(params["machine"], params["target_host"])
+    except TargetError as error:
+        module.fail_json(msg=str(error), changed=False, machine=params["machine"], action=params["action"])
     runner = runner_for(module, env={"NO_COLOR": "1"})
     result = dict(changed=False, machine=params["machine"], action=params["action"])
     try:

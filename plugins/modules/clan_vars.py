@@ -27,7 +27,10 @@ options:
     type: str
     required: true
   flake:
-    description: Path of the clan flake (vars are written into it).
+    description:
+      - The clan flake, a path or a local flake reference (C(path:DIR), C(git+file://DIR)); clan writes the vars into
+        its C(vars/) directory, where RV(files) are looked up.
+      - With a remote reference (C(github:owner/repo)) RV(files) is empty, because there is no local checkout.
     type: str
     default: "."
   action:
@@ -237,9 +240,28 @@ def strip_values(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not re.match(r"^(?:\[[^\]]*\] )?\s+(old|new): ", line))
 
 
+# A flake reference with a scheme (github:, git+https:, ...), as opposed to a path.
+FLAKE_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+LOCAL_SCHEMES = ("git+file://", "git+file:", "path:", "file://", "file:")
+
+
+def local_flake_dir(flake: str) -> str | None:
+    """The checkout clan writes vars into: a path, or the directory of a path:/git+file:/file: reference (clan
+    reads nix's `original.url`/`original.path`, clan_lib/flake/flake.py Flake.prefetch); None for a remote one."""
+    ref = flake.split("?", 1)[0]
+    for scheme in LOCAL_SCHEMES:
+        if ref.startswith(scheme):
+            return ref[len(scheme):]
+    if FLAKE_SCHEME.match(ref):
+        return None
+    return os.path.expanduser(ref)
+
+
 def var_files(flake: str, machine: str, entries: list[tuple[str, str]]) -> list[str]:
     """Existing files of the given vars: per-machine or shared, public `value` or sops `secret`."""
-    base = flake if os.path.isdir(flake) else "."
+    base = local_flake_dir(flake)
+    if base is None:
+        return []
     files = []
     for generator, name in entries:
         for scope in (os.path.join("per-machine", machine), "shared"):

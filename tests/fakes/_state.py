@@ -37,8 +37,10 @@ def save_json(path: Path, value) -> None:
 
 
 def host_name(address: str) -> str:
-    """`user@host:port` -> `host` (clan's ssh address form)."""
-    host = address.rsplit("@", 1)[-1]
+    """`[ssh://]user@host:port[?opts]` -> `host` (clan's ssh address form); `[v6]:port` and a bare v6 -> `v6`."""
+    host = address.removeprefix("ssh://").split("?", 1)[0].rsplit("@", 1)[-1]
+    if host.startswith("[") and "]" in host:
+        return host[1:host.index("]")]
     if host.count(":") == 1:
         host = host.split(":", 1)[0]
     return host

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 import time
@@ -147,7 +148,10 @@ def log(prefix: str | None, message: str) -> None:
 class Fake:
     def __init__(self, state: Path, flake: str) -> None:
         self.state = state
-        self.flake = Path(flake).resolve()
+        # A local flake reference names its directory (clan_lib/flake/flake.py Flake.prefetch: original.url/path).
+        for scheme in ("git+file://", "git+file:", "path:", "file://", "file:"):
+            flake = flake.removeprefix(scheme) if flake.startswith(scheme) else flake
+        self.flake = Path(flake.split("?", 1)[0]).resolve()
         self.config = load_json(state / "flake.json", {"machines": {}})
 
     def machine(self, name: str) -> dict:
@@ -291,6 +295,11 @@ class Fake:
         target = given or self.machine(name).get("targetHost")
         if not target:
             raise ClanError("No target_host configured for machine '%s'" % name)
+        # clan_lib/ssh/remote.py _parse_ssh_uri: a bare IPv6 host (more than one ':' and no brackets) is refused.
+        host_port = target.removeprefix("ssh://").split("?", 1)[0].split("@")[-1]
+        if host_port.count(":") > 1 and not re.match(r".*\[.*]", host_port):
+            raise ClanError("Invalid hostname: %s. IPv6 addresses must be enclosed in brackets , e.g. [::1]"
+                            % target.removeprefix("ssh://"))
         if unreachable(self.state, target):
             raise ClanError("Command failed: ssh %s\nssh: connect to host %s port 22: Connection refused"
                             % (target, host_name(target)))

@@ -7,6 +7,9 @@ Upstream behaviour reproduced:
     refused" / "... Connection timed out" (sshconnect.c), "user@host: Permission
     denied (publickey)." (sshconnect2.c), the "REMOTE HOST IDENTIFICATION HAS
     CHANGED!" banner then "Host key verification failed." (sshconnect.c).
+    The destination is `[user@]hostname` taken verbatim (ssh.c main): a bracketed
+    `[2001:db8::1]` is not an address there, so it fails to resolve ("ssh: Could not
+    resolve hostname H: Name or service not known", ssh.c resolve_host), exit 255.
   POSIX sh: `;`, `&&` and `||` (left to right, equal precedence), "sh: 1: X: not
     found" with status 127 for an unknown command (dash's wording).
   coreutils readlink(1): exit 1, no output, for a path that is not a symlink;
@@ -175,6 +178,12 @@ def main() -> int:
     log_call(state, ["ssh"] + sys.argv[1:])
     host, port, command = parse(sys.argv[1:])
     user = host.rsplit("@", 1)[0] if "@" in host else os.environ.get("USER", "root")
+    hostname = host.rsplit("@", 1)[-1]
+    if hostname.startswith("["):
+        # ssh(1) takes `[user@]hostname` verbatim (ssh.c main); brackets are only URI syntax (ssh://[v6]:port),
+        # so `[2001:db8::1]` is looked up as a name and fails (ssh.c resolve_host).
+        sys.stderr.write("ssh: Could not resolve hostname %s: Name or service not known\n" % hostname)
+        return CONNECT_ERROR
     status = fault(state, host, user, port)
     if status is not None:
         return status

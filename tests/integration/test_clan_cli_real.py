@@ -150,3 +150,26 @@ def test_clan_selectors_parse_and_select_the_same_hosts_as_nix(clan):
     via_nix = clan_inventory.build_hosts(nixsupport.nix_eval(".", apply=clan_inventory.INVENTORY_APPLY))
     assert sorted(via_selectors) == sorted(nixsupport.inventory())
     assert via_selectors == via_nix
+
+
+def test_fake_clan_select_parses_selectors_as_the_real_cli(clan):
+    """tests/fakes/fake_clan_select.py reads every CLAN_SELECTORS entry (and the shapes around them) as clan does."""
+    sys.path.insert(0, str(clan_cli.FAKES))
+    import fake_clan_select  # pylint: disable=import-outside-toplevel,import-error
+    from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory
+
+    def as_dicts(steps):
+        out = []
+        for kind, value in steps:
+            if kind == "all":
+                out.append({"type": "all"})
+            elif kind == "set":
+                out.append({"type": "set", "value": [{"type": "maybe" if maybe else "str", "value": name}
+                                                     for maybe, name in value]})
+            else:
+                out.append({"type": kind, "value": value})
+        return out
+
+    selectors = dict(clan_inventory.CLAN_SELECTORS, quoted='a."b.c".?d.{e,?f}', star="*.x")
+    real = clan_cli.parsed_selectors(selectors)
+    assert {k: as_dicts(fake_clan_select.parse_selector(s)) for k, s in selectors.items()} == real

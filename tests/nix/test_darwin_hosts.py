@@ -43,6 +43,7 @@ EXTRA_QUERIES = [
     ("value", ["users", "users", "crs58", "openssh", "authorizedKeys", "keys"]),
     ("packages", ["environment", "systemPackages"]),
     ("names", ["services", "colima"]),
+    ("value", ["home-manager", "users", "crs58", "programs", "zsh", "initContent"]),
 ]
 
 
@@ -131,6 +132,27 @@ def test_every_recorded_decision_is_still_needed():
     assert unused == set()
 
 
+def test_every_new_hosts_users_are_a_recorded_assumption():
+    """A host the legacy baseline does not describe has no legacy users to keep: its
+    users (flake.fleet.hostUsers, its machine file) are an assumption the owner
+    confirms, recorded in docs/baseline-decisions.yml with exactly those users."""
+    new_hosts = sorted(set(HOSTS) - set(_baseline()["hosts"]))
+    assert new_hosts, "every darwin host is in the legacy baseline; nothing to assume"
+    host_users = nixsupport.nix_eval("fleet.hostUsers")
+    entries = [e for e in decisions().get("behaviour_changes", []) if e.get("assumed_users")]
+    recorded = {h: users for e in entries for h, users in e["assumed_users"].items()}
+    assert sorted(recorded) == new_hosts, f"assumed users recorded for {sorted(recorded)}, new hosts are {new_hosts}"
+    for entry in entries:
+        assert entry["decision"] == "manual" and entry["reason"].startswith("ASSUMPTION"), entry["id"]
+        assert sorted(entry["hosts"]) == sorted(entry["assumed_users"]), entry["id"]
+        for host in entry["assumed_users"]:
+            assert f"other.hostUsers[{host}]" in entry["items"], (entry["id"], host)
+    for host in new_hosts:
+        assert recorded[host] == host_users[host], (
+            f"{host}: docs/baseline-decisions.yml assumes users {recorded[host]}, "
+            f"modules/machines/darwin/{host}.nix has {host_users[host]}; update the assumption")
+
+
 @pytest.mark.slow
 def test_hosts_of_the_blackphos_pattern_differ_only_in_their_name():
     followers = [h for h, legacy in legacy_map().items() if legacy == "blackphos" and h != "blackphos"]
@@ -186,6 +208,18 @@ def test_colima_only_on_stibnite():
     assert not scripts & set(value("blackphos", ["environment", "systemPackages"], "packages"))
     assert value("stibnite", ["services", "colima", "runtime"]) == "incus"
     assert value("stibnite", ["launchd", "user", "agents", "colima"]) == B.MISSING
+
+
+@pytest.mark.slow
+def test_colima_zsh_completion_only_where_colima_is():
+    """Baseline homeUsers.crs58@all.hostSpecific.stibnite: the admin's zsh loads colima's
+    completion (legacy modules/home/darwin-only/colima.nix); no other host has it."""
+    line = 'eval "$(colima completion zsh)"'
+    baseline = _baseline()["homeUsers"]["crs58@all"]["hostSpecific"]
+    assert "colima completion zsh" in baseline["stibnite"]["programs.zsh.initContent (extra)"]
+    for host in LEGACY_HOSTS:
+        init = value(host, ["home-manager", "users", "crs58", "programs", "zsh", "initContent"])
+        assert (line in init) == ("colima" in json.dumps(baseline.get(host, {}))), host
 
 
 @pytest.mark.slow

@@ -154,3 +154,60 @@ def test_disko_layout_function_is_what_fleet_publishes():
         apply=f'l: l.diskoLuksLayout {{ device = l.data.disks."{machine}"; passwordFile = "{path}"; }}',
     )
     assert layout == fleet()["disko"][machine]
+
+
+# --- NixOS aspects against a stand-in of their upstream option declarations ----------------------
+# NixOS does not evaluate offline, but an aspect's own logic does, against the
+# types nixpkgs declares for the options it touches. The stand-in here copies
+# nixpkgs' declaration of boot.initrd.luks.devices (nixos/modules/system/boot/
+# luksroot.nix: attrsOf (submodule ...), crypttabExtraOpts listOf singleLineStr,
+# default [ ]); every other option is free-form. disko's definition is the one
+# disko derives from the machine's layout (fleetChecks.disko.<m>.luksDevices).
+
+LUKS_STAND_IN = """flake: machine: let
+  lib = flake.inputs.nixpkgs.lib;
+  upstream = {
+    freeformType = lib.types.lazyAttrsOf lib.types.anything;
+    options.boot.initrd.luks.devices = lib.mkOption {
+      default = { };
+      type = lib.types.attrsOf (lib.types.submodule {
+        options.device = lib.mkOption { type = lib.types.str; };
+        options.crypttabExtraOpts = lib.mkOption { type = lib.types.listOf lib.types.singleLineStr; default = [ ]; };
+      });
+    };
+  };
+  disko.boot.initrd.luks.devices = (builtins.getAttr machine flake.fleetChecks.disko).luksDevices;
+  eval = lib.evalModules { modules = [ upstream disko flake.modules.nixos.tpm-unlock ]; };
+in builtins.mapAttrs (_: d: { inherit (d) device crypttabExtraOpts; }) eval.config.boot.initrd.luks.devices"""
+
+
+def gcp_machines() -> list[str]:
+    return sorted(n for n, m in inventory().items() if "gcp" in m["tags"])
+
+
+@pytest.mark.parametrize("machine", gcp_machines())
+def test_tpm_unlock_adds_the_tpm_to_every_luks_device_disko_derives(machine):
+    """tpm-unlock must not read the attribute names of the option it defines (that
+    is an infinite recursion at the first build); every LUKS device disko derives
+    gets tpm2-device=auto, and keeps its device."""
+    apply = f"c: import (builtins.toFile \"luks.nix\" ''{LUKS_STAND_IN}'') c._module.specialArgs.self \"{machine}\""
+    got = nix_eval("darwinConfigurations", apply=f"cs: ({apply}) (builtins.head (builtins.attrValues cs))")
+    derived = fleet_checks()[machine]["luksDevices"]
+    assert got and set(got) == set(derived)
+    for name, dev in got.items():
+        assert dev["device"] == derived[name]["device"]
+        assert dev["crypttabExtraOpts"] == ["tpm2-device=auto"], name
+
+
+@functools.lru_cache(maxsize=None)
+def fleet_checks() -> dict:
+    return nix_eval("fleetChecks.disko")
+
+
+def test_every_gce_node_unlocks_with_its_vtpm():
+    """terranix gives every GCE node a vTPM; the GCE hardware aspect is what brings
+    tpm-unlock, so no host file can forget it (or carry it off GCE)."""
+    assert "tpm-unlock" in (REPO / "modules/nixos/hardware-gcp.nix").read_text()
+    for name in nixos_machines():
+        text = (MACHINE_DIR / f"{name}.nix").read_text()
+        assert "tpm-unlock" not in text, f"{name}.nix imports tpm-unlock itself; hardware-gcp brings it"

@@ -57,3 +57,15 @@ def test_the_fixture_is_nowhere_in_the_production_store():
         if path.is_file() and not path.is_symlink() and real.is_file() and real.read_bytes() == path.read_bytes():
             copied.append(str(rel))
     assert copied == [], f"files of the test identity fleet-ci-fixture are in the production vars store: {copied[:5]}"
+
+
+def test_emergency_access_hash_is_in_the_fixture_for_every_member():
+    """clan-core's emergency-access reads password-hash's value at evaluation
+    (boot.initrd.systemd.emergencyAccess), so a server's toplevel throws
+    `Please run clan vars generate` without it: every member needs a crypt hash."""
+    members = [m for m, roles in nixsupport.nix_eval("fleet.serviceRoles").items() if "emergency-access" in roles]
+    assert members
+    for machine in members:
+        value = STORE / "vars/per-machine" / machine / "emergency-access/password-hash/value"
+        assert value.exists(), f"{machine}: no emergency-access hash in the fixture"
+        assert value.read_text().startswith("$y$"), f"{machine}: {value} is not a yescrypt hash"

@@ -141,7 +141,10 @@ def parsed_selectors(selectors: dict[str, str]) -> dict:
 
 # A stand-in for nix-select's applySelectors (which is not available here),
 # covering only the selector types parse_selector produced for CLAN_SELECTORS:
-# str (one attribute), all (every attribute), set (the listed attributes).
+# str (one attribute), all (every attribute), set (the listed attributes, an
+# absent "maybe" entry left out) and maybe (`{name = ...;}` when the attribute
+# exists, else `{}`), as clan's flake cache returns them (clan_lib/flake/flake.py
+# FlakeCacheEntry.select).
 # `nix eval --apply` function over the flake's outputs; `parsed` is spliced in as JSON.
 SELECT_STAND_IN = """
 outputs:
@@ -151,9 +154,13 @@ let
     else
       let s = builtins.head sels; rest = builtins.tail sels; in
       if s.type == "str" then apply rest v.${s.value}
+      else if s.type == "maybe" then
+        (if builtins.isAttrs v && v ? ${s.value} then { ${s.value} = apply rest v.${s.value}; } else { })
       else if s.type == "all" then builtins.mapAttrs (_: apply rest) v
-      else if s.type == "set" then builtins.listToAttrs
-        (map (x: { name = x.value; value = apply rest v.${x.value}; }) s.value)
+      else if s.type == "set" then
+        (if !(builtins.isAttrs v) && builtins.all (x: x.type == "maybe") s.value then { }
+        else builtins.listToAttrs (map (x: { name = x.value; value = apply rest v.${x.value}; })
+          (builtins.filter (x: x.type != "maybe" || v ? ${x.value}) s.value)))
       else throw "selector type ${s.type} is not covered by this stand-in";
 in builtins.mapAttrs (_: sels: apply sels outputs) (builtins.fromJSON PARSED)
 """

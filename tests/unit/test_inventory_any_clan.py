@@ -9,7 +9,9 @@ clans is tests/integration/test_inventory_templates.py.
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -288,3 +290,73 @@ def test_warm_start_reuses_the_file_list_until_the_git_index_changes(project):
     subprocess.run(git + ["add", "extra.nix"], check=True)
     proc = project(config, path_dirs=[bin_dir])
     assert proc.returncode != 0 and "error: boom" in proc.stderr
+
+
+# ---------------------------------------------------------------- source: clan_cli on a plain clan
+
+
+FAKE_CLAN_SELECT = Path(__file__).resolve().parents[1] / "fakes" / "fake_clan_select.py"
+
+
+def outputs_of(data: dict) -> dict:
+    """The flake outputs a clan with INVENTORY_APPLY result ``data`` has, as `clan select` sees them.
+
+    Role members are attribute sets with settings, as in clan's inventory; the
+    `fleet` output exists only with the fleet outputs that are not null.
+    """
+    inventory = {
+        "machines": {name: dict(m, deploy=m["deploy"]) for name, m in data["machines"].items()},
+        "instances": {name: {"module": inst["module"],
+                             "roles": {role: {"machines": {m: {"settings": {}} for m in r["machines"]},
+                                              "tags": {t: {} for t in r["tags"]}}
+                                       for role, r in inst["roles"].items()}}
+                      for name, inst in data["instances"].items()},
+    }
+    outputs = {"clanInternals": {"inventoryClass": {"inventory": inventory}}, "nixosConfigurations": {}}
+    if data["clanSource"] == "clan":
+        outputs["clan"] = {"inventory": inventory}
+    fleet = {k: v for k, v in (data.get("fleet") or {}).items() if v is not None}
+    if fleet:
+        outputs["fleet"] = fleet
+    return outputs
+
+
+def run_with_clan(project, outputs: dict, config: str = "plugin: fleet.migration.clan\nsource: clan_cli\n"):
+    bin_dir = project.dir / "clan-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "clan").write_text('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (sys.executable, FAKE_CLAN_SELECT))
+    (bin_dir / "clan").chmod(0o755)
+    (project.dir / "outputs.json").write_text(json.dumps(outputs))
+    return project(config, path_dirs=[bin_dir], extra_env={"FAKE_CLAN_OUTPUTS": str(project.dir / "outputs.json")})
+
+
+@pytest.mark.parametrize("source", ["clan", "clanInternals"])
+def test_clan_cli_source_on_a_plain_clan_gives_what_the_nix_source_gives(project, source):
+    data = fresh(PLAIN)
+    data["clanSource"] = source
+    via_clan = listed(run_with_clan(project, outputs_of(data)))
+    assert sorted(via_clan["_meta"]["hostvars"]) == ["alpha", "beta", "gamma"]
+    assert via_clan["_meta"]["hostvars"]["alpha"]["fleet_facts_missing"] == ALL_FLEET
+    assert via_clan == listed(run_with(project, data))
+
+
+def test_clan_cli_source_with_part_of_the_fleet_output(project):
+    data = fresh(PLAIN)
+    data["fleet"].update(ports={"ssh": 22}, domain="example.org")
+    data["machines"]["alpha"]["tags"].append("phase3")
+    via_clan = listed(run_with_clan(project, outputs_of(data)))
+    hv = via_clan["_meta"]["hostvars"]["alpha"]
+    assert (hv["fleet_ports"], hv["fleet_domain"], hv["fleet_phase"]) == ({"ssh": 22}, "example.org", 3)
+    assert hv["fleet_facts_missing"] == ["fleet_expected_secrets", "fleet_public_surface"]
+    assert via_clan == listed(run_with(project, data))
+
+
+def test_clan_cli_source_on_a_flake_without_a_clan_says_so(project):
+    proc = run_with_clan(project, {"packages": {}})
+    assert proc.returncode != 0
+    assert ("fleet.migration.clan: no clan found in flake '%s': expected the flake output "
+            "clanInternals.inventoryClass.inventory (every clan made with clan-core's lib.clan or flakeModules.default "
+            "has it), found a flake without clanInternals ('clan select --flake %s %s' said: Reason: attribute "
+            "'clanInternals' missing. Use flag '--debug' to see full nix trace.); export the clan the way clan-core's "
+            "templates do (templates/clan/default) or set flake to a clan"
+            % (project.dir, project.dir, clan_inventory.CLAN_SELECTORS["machines"])) in one_line(proc.stderr)

@@ -48,7 +48,8 @@ SELECTED = {
                "peer": {"machines": {}, "tags": {"all": {"settings": {}}}}},
         "ssh": {"server": {"machines": {}, "tags": {"nixos": {}}}, "client": {"machines": {"mac": {}}, "tags": {}}},
     },
-    "fleet": {"ports": {"ssh": 22}, "publicSurface": {"tcp": ["ssh"], "udp": []}},
+    # `?fleet.{...}` (maybe selectors): {"fleet": {the outputs present}}, or {} without a fleet output.
+    "fleet": {"fleet": {"ports": {"ssh": 22}, "publicSurface": {"tcp": ["ssh"], "udp": []}}},
 }
 
 
@@ -149,7 +150,8 @@ def test_clan_timeout_names_the_limit(project):
     write_fake_clan(bin_dir, stdout="{}", sleep=5)
     proc = project(BASE + "timeout: 1\n", path_dirs=[bin_dir])
     assert proc.returncode != 0
-    assert ("clan.inventory.machines.*.{machineClass,tags,description,deploy}' did not finish within 1 seconds; "
+    assert ("clanInternals.inventoryClass.inventory.machines.*.{machineClass,tags,description,deploy}' did not "
+            "finish within 1 seconds; "
             "raise the timeout option or check that nix can fetch the flake's inputs") in one_line(proc.stderr)
 
 
@@ -161,7 +163,8 @@ def test_clan_output_of_the_wrong_shape(project):
     proc = project(BASE, path_dirs=[bin_dir])
     assert proc.returncode != 0
     assert ("fleet.migration.clan: malformed inventory from the clan CLI on flake '%s': clan select "
-            "'clan.inventory.instances.*.roles.*.{machines,tags}': expected an attribute set, found ['zt']; check "
+            "'clanInternals.inventoryClass.inventory.instances.*.roles.*.{machines,tags}': expected an attribute "
+            "set, found ['zt']; check "
             "that clan_bin is clan-core's CLI" % project.dir) in one_line(proc.stderr)
 
 
@@ -186,7 +189,7 @@ def test_from_clan_select_gives_the_same_hosts_as_the_nix_source():
                     "roles": {"server": {"machines": [], "tags": ["nixos"]},
                               "client": {"machines": ["mac"], "tags": []}}},
         },
-        "fleet": SELECTED["fleet"],
+        "fleet": SELECTED["fleet"]["fleet"],
     }
     hosts = clan_inventory.build_hosts(clan_inventory.from_clan_select(SELECTED))
     assert hosts == clan_inventory.build_hosts(as_nix)
@@ -200,7 +203,9 @@ def test_from_clan_select_gives_the_same_hosts_as_the_nix_source():
      "instance 'zt': role 'peer' expected machines as an attribute set, found ['ctl']"),
     ("roles", {"zt": {"peer": None}}, "instance 'zt': role 'peer' expected {machines, tags}, found None"),
     ("modules", None, f"clan select '{clan_inventory.CLAN_SELECTORS['modules']}': expected an attribute set, found None"),
-    ("fleet", [1], "flake output fleet: expected an attribute set, found [1]; fix the output or remove it"),
+    ("fleet", {"fleet": [1]}, "flake output fleet: expected an attribute set, found [1]; fix the output or remove it"),
+    ("fleet", [1], "clan select '?fleet.{?ports,?publicSurface,?domain,?generators}': expected {} (no fleet output) "
+                   "or {\"fleet\": {...}}, found [1]; check that clan_bin is clan-core's CLI"),
 ])
 def test_from_clan_select_names_what_is_malformed(key, value, expected):
     selected = dict(SELECTED, **{key: value})
@@ -211,5 +216,5 @@ def test_from_clan_select_names_what_is_malformed(key, value, expected):
 
 def test_from_clan_select_without_fleet_output_lists_the_missing_facts():
     # A plain clan has no `fleet` output: the fleet facts are missing, not malformed.
-    hosts = clan_inventory.build_hosts(clan_inventory.from_clan_select(dict(SELECTED, fleet=None)))
+    hosts = clan_inventory.build_hosts(clan_inventory.from_clan_select(dict(SELECTED, fleet={})))
     assert all(h["fleet_facts_missing"][:2] == ["fleet_domain", "fleet_expected_secrets"] for h in hosts.values())

@@ -10,6 +10,8 @@ from fakes import install, path_with, profiles
 from fakes.fake_clan import boot_into
 from fakes.harness import run_module
 
+from ansible_collections.fleet.migration.plugins.module_utils import clan_cli_host
+
 TOPLEVEL_A = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-web-25.11"
 TOPLEVEL_B = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-web-25.11"
 TARGET = "root@web.fleet"
@@ -146,7 +148,11 @@ def test_missing_target_host_fails_with_instructions(clan):
     result = run_module("clan_machine", dict(machine="web", flake=str(clan.flake)))
     assert result["failed"]
     assert "machine web: target_host is required" in result["msg"]
-    assert "{{ ansible_user }}@{{ ansible_host }}" in result["msg"]
+    assert result["msg"] == (
+        "machine web: target_host is required, the module reads the system generation from it; found none; pass "
+        "clan's address of the machine (its deploy.targetHost), which the clan inventory plugin's variables give as "
+        "ansible_user@ansible_host[:ansible_port] with an IPv6 ansible_host in brackets (this fleet: "
+        "\"{{ fleet_deploy_target }}\", inventory/group_vars/nixos.yml)")
 
 
 def test_unreachable_target_fails_naming_host(clan):
@@ -368,7 +374,8 @@ def test_failure_when_the_host_cannot_be_read_afterwards_says_so(clan, tmp_path)
     result = run_module("clan_machine", clan.args(clan_bin=breaker))
     assert result["failed"] and "lost connection" in result["msg"]
     assert "What the host runs now is unknown: machine web: could not read its system generation" in result["msg"]
-    assert "Check it by hand (`ssh root@web.fleet readlink /run/current-system" in result["msg"]
+    assert ("Check it by hand (`ssh -o BatchMode=yes -o ConnectTimeout=10 root@web.fleet 'readlink /run/current-system "
+            "/nix/var/nix/profiles/system'`)") in result["msg"]
 
 
 # --- install runs only when the probe shows positively that no NixOS runs ----------------
@@ -474,3 +481,97 @@ def test_install_waits_until_the_host_runs_its_new_system(clan, tmp_path):
     result = run_module("clan_machine", clan.args(action="install", clan_bin=slow, reboot_poll_interval=0))
     assert not result["failed"], result.get("msg")
     assert result["running_system"] == TOPLEVEL_A and result["running_matches_profile"] is True
+
+
+# --- target_host forms: ssh gets -p PORT and a bare host, clan the bracketed address (issue 14) -----------
+
+SSH_OPTS = ["-o", "BatchMode=yes"]
+
+
+@pytest.mark.parametrize(
+    ("target", "ssh_tail", "clan_address"),
+    [
+        ("root@192.0.2.7", ["root@192.0.2.7"], "root@192.0.2.7"),
+        ("192.0.2.7:2222", ["-p", "2222", "root@192.0.2.7"], "192.0.2.7:2222"),
+        ("web.fleet", ["root@web.fleet"], "web.fleet"),
+        ("admin@web.fleet:2222", ["-p", "2222", "admin@web.fleet"], "admin@web.fleet:2222"),
+        ("root@2001:db8::1", ["root@2001:db8::1"], "root@[2001:db8::1]"),
+        ("2001:db8::1", ["root@2001:db8::1"], "[2001:db8::1]"),
+        ("root@[2001:db8::1]", ["root@2001:db8::1"], "root@[2001:db8::1]"),
+        ("root@[2001:db8::1]:2222", ["-p", "2222", "root@2001:db8::1"], "root@[2001:db8::1]:2222"),
+        ("[2001:db8::1]:22", ["-p", "22", "root@2001:db8::1"], "[2001:db8::1]:22"),
+        ("ssh://admin@[2001:db8::1]:2222?IdentityFile=/k",
+         ["-p", "2222", "-o", "IdentityFile=/k", "admin@2001:db8::1"], "admin@[2001:db8::1]:2222?IdentityFile=/k"),
+    ],
+)
+def test_target_forms_give_ssh_and_clan_their_own_syntax(target, ssh_tail, clan_address):
+    params = {"machine": "web", "target_host": target, "ssh_bin": "ssh", "ssh_options": SSH_OPTS}
+    assert clan_cli_host.ssh_argv(params) == ["ssh"] + SSH_OPTS + ssh_tail
+    assert clan_cli_host.clan_target("web", target) == clan_address
+
+
+@pytest.mark.parametrize(("target", "known_hosts"), [
+    ("root@web.fleet", "web.fleet"), ("root@web.fleet:22", "web.fleet"), ("root@web.fleet:2222", "[web.fleet]:2222"),
+    ("root@[2001:db8::1]:2222", "[2001:db8::1]:2222"), ("root@2001:db8::1", "2001:db8::1"),
+])
+def test_known_hosts_name_is_what_ssh_keygen_r_takes(target, known_hosts):
+    assert clan_cli_host.known_hosts_name("web", target) == known_hosts
+
+
+def _ipv6_host(clan, name):
+    """The fake host reached at the IPv6 address ``name``, running TOPLEVEL_A's predecessor."""
+    root = clan.state / "hosts" / name
+    profiles.set_path(root / "nix/var/nix/profiles/system",
+                      "/nix/store/00000000000000000000000000000000-nixos-system-web-old")
+    return root
+
+
+@pytest.mark.parametrize("target", ["root@[2001:db8::1]:2222", "root@2001:db8::1", "root@[2001:db8::1]"])
+def test_update_over_ipv6_reaches_the_host_and_clan(clan, target):
+    _ipv6_host(clan, "2001:db8::1")
+    result = run_module("clan_machine", clan.args(target_host=target))
+    assert not result["failed"], result
+    assert result["changed"] is True and result["system_after"] == TOPLEVEL_A
+    ssh = [c for c in clan.calls() if c[0] == "ssh"][0]
+    assert ssh[-2] == "root@2001:db8::1", ssh
+    assert (ssh[ssh.index("-p") + 1] if "-p" in ssh else None) == ("2222" if target.endswith(":2222") else None)
+    update = [c for c in clan.calls() if c[:3] == ["clan", "machines", "update"]][0]
+    assert update[update.index("--target-host") + 1] == target.replace("@2001:db8::1", "@[2001:db8::1]")
+
+
+def test_install_over_bracketed_ipv6_with_port(clan):
+    root = clan.state / "hosts" / "2001:db8::1"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=debian\n")
+    result = run_module("clan_machine", clan.args(action="install", target_host="root@[2001:db8::1]:2222"))
+    assert not result["failed"], result
+    install = [c for c in clan.calls() if c[:3] == ["clan", "machines", "install"]][0]
+    assert install[install.index("--target-host") + 1] == "root@[2001:db8::1]:2222"
+    assert result["running_system"] == TOPLEVEL_A
+
+
+def test_host_key_failure_on_a_port_names_the_known_hosts_entry(clan):
+    root = clan.state / "hosts" / "2001:db8::1"
+    root.mkdir(parents=True)
+    (root / "ssh_fault").write_text("hostkey")
+    result = run_module("clan_machine", clan.args(target_host="root@[2001:db8::1]:2222"))
+    assert result["failed"] and result["probe_error"] == "host_key"
+    assert "run `ssh-keygen -R '[2001:db8::1]:2222'` and rerun" in result["msg"]
+
+
+@pytest.mark.parametrize(("target", "reason"), [
+    ("root@web.fleet:ssh", "the port 'ssh' is not a number"),
+    ("root@[nothex]:22", "'[nothex]:22' is not a bracketed IPv6 address with an optional :port"),
+    ("root@web:22:33", "'web:22:33' has more than one ':' but is not an IPv6 address (write an address with a port "
+                       "as [addr]:port)"),
+])
+def test_malformed_target_fails_before_any_command(clan, target, reason):
+    result = run_module("clan_machine", clan.args(target_host=target))
+    assert result["failed"]
+    assert result["msg"] == (
+        "machine web: target_host expected the form [user@]host[:port] (IPv6 as [addr]:port or a bare addr, options "
+        "as ?Option=value), found %r (%s); pass clan's address of the machine (its deploy.targetHost), which the "
+        "clan inventory plugin's variables give as ansible_user@ansible_host[:ansible_port] with an IPv6 "
+        "ansible_host in brackets (this fleet: \"{{ fleet_deploy_target }}\", inventory/group_vars/nixos.yml)"
+        % (target, reason))
+    assert not (clan.state / "calls.jsonl").exists()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -194,3 +195,24 @@ def test_generate_that_leaves_vars_missing_returns_them(clan):
     result = run_module("clan_vars", clan.args())
     assert result["failed"] and result["missing_after"] == ["openssh/ssh.id_ed25519", "openssh/ssh.id_ed25519.pub"]
     assert "vars are still missing: openssh/ssh.id_ed25519, openssh/ssh.id_ed25519.pub" in result["msg"]
+
+
+@pytest.mark.parametrize("scheme", ["git+file://", "path:"])
+def test_local_flake_reference_finds_the_files_in_its_checkout(clan, scheme):
+    result = run_module("clan_vars", clan.args(flake=scheme + str(clan.flake), generators=["openssh"]))
+    assert not result["failed"], result
+    assert sorted(result["files"]) == [str(clan.flake / "vars/per-machine/web/openssh/ssh.id_ed25519.pub/value"),
+                                       str(clan.flake / "vars/per-machine/web/openssh/ssh.id_ed25519/secret")]
+    generate = [c for c in clan.calls() if "generate" in c][0]
+    assert generate[generate.index("--flake") + 1] == scheme + str(clan.flake)
+
+
+def test_remote_flake_reference_reports_no_local_files(clan, monkeypatch, tmp_path):
+    # A vars tree in the working directory is not the remote flake's.
+    (tmp_path / "vars/per-machine/web/openssh/ssh.id_ed25519.pub").mkdir(parents=True)
+    (tmp_path / "vars/per-machine/web/openssh/ssh.id_ed25519.pub/value").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    from ansible_collections.fleet.migration.plugins.modules import clan_vars  # pylint: disable=import-outside-toplevel
+    assert clan_vars.var_files("github:owner/clan", "web", [("openssh", "ssh.id_ed25519.pub")]) == []
+    assert clan_vars.local_flake_dir("git+file:///srv/clan?ref=main") == "/srv/clan"
+    assert clan_vars.local_flake_dir("~/clan") == str(Path.home() / "clan")

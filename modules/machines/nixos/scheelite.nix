@@ -7,7 +7,6 @@
     imports = with config.flake.modules.nixos; [
       base
       hardware-gcp
-      tpm-unlock
       nvidia-gpu
     ];
     nixpkgs.hostPlatform = "x86_64-linux";

