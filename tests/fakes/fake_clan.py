@@ -35,6 +35,7 @@ import argparse
 import os
 import re
 import secrets
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,8 @@ import profiles  # noqa: E402
 from _state import host_name, host_root, load_json, log_call, state_dir, unreachable  # noqa: E402
 
 SYSTEM_PROFILE = "nix/var/nix/profiles/system"
+# What disko's formatting replaces on an install: the host's whole OS tree.
+INSTALL_WIPES = ["etc", "run", "nix"]
 # clan_lib/ssh/host_key.py HostKeyCheck (the choices of --host-key-check).
 HOST_KEY_CHECK = ["strict", "ask", "tofu", "none", "accept-new"]
 
@@ -346,14 +349,17 @@ class Fake:
                 return 0
         self.run_generators(args.machine, None, False)
         self.toplevel(args.machine)
-        # Installing formats the disks (disko): the new system starts at generation 1.
+        # clan_cli/machines/install.py runs nixos-anywhere: it kexecs the running Linux into its installer and
+        # formats the disks with disko (nix-community/nixos-anywhere README.md, "Overview"), so nothing of the
+        # old system survives -- neither its os-release nor any earlier profile: the new system starts at
+        # generation 1. The fake's own controls (ssh_fault, uname, rebooting) are not part of the disk.
         root = host_root(self.state, target)
-        profile_dir = root / os.path.dirname(SYSTEM_PROFILE)
-        if profile_dir.exists():
-            for _number, link in profiles.generations(root / SYSTEM_PROFILE):
-                link.unlink()
-            if (root / SYSTEM_PROFILE).is_symlink():
-                (root / SYSTEM_PROFILE).unlink()
+        for part in INSTALL_WIPES:
+            path = root / part
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
         log(args.machine, "Installing to %s" % target)
         self.switch(args.machine, target)
         # The installed system reboots: ssh is refused for `reboot_polls` connections.

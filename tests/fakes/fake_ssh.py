@@ -22,6 +22,7 @@ $FAKE_CLAN_STATE/hosts/<host>/ (the tree fake_clan installs and switches);
 Faults, for the module's probe to meet every outcome ($FAKE_CLAN_STATE):
   unreachable               host names whose connection is refused
   hosts/<host>/rebooting    connections still refused after an install
+  hosts/<host> a dangling link  the machine behind the name is gone: the connection times out
   hosts/<host>/ssh_fault    one of: refused, timeout (ConnectTimeout expired),
                             hang (never answers; the caller's timeout must stop it),
                             auth, hostkey, banner (a login banner before the output),
@@ -136,6 +137,11 @@ def fault(state: Path, host: str, user: str, port: str) -> int | None:
     name = host_name(host)
     if unreachable(state, host):
         sys.stderr.write("ssh: connect to host %s port %s: Connection refused\n" % (name, port))
+        return CONNECT_ERROR
+    if root.is_symlink() and not root.exists():
+        # The name still points at a machine that is gone (a deleted cloud instance, see fake_tofu.py's
+        # machines/): nothing answers at that address, so the connection times out.
+        sys.stderr.write("ssh: connect to host %s port %s: Connection timed out\n" % (name, port))
         return CONNECT_ERROR
     rebooting = root / "rebooting"
     if rebooting.exists() and int(rebooting.read_text() or 0) > 0:

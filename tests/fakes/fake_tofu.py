@@ -37,6 +37,17 @@ $FAKE_TOFU_STATE/faults.json {"apply_error": {"address": ADDR, "message": TEXT}}
 it stay in the state, as with a real provider error).
 
 State: the working directory (as real tofu), plus $FAKE_TOFU_STATE/calls.jsonl.
+
+The cloud behind the providers ($FAKE_TOFU_STATE/machines/<name>/): what the provider does to a machine, not
+tofu's own behaviour. Creating a compute instance (hcloud_server, google_compute_instance) boots its image, the
+way Hetzner (https://docs.hetzner.cloud/reference/cloud#servers-create-a-server, `image`) and GCE
+(google_compute_instance `boot_disk.initialize_params.image`) do: a stock image such as `debian-12` or
+`debian-cloud/debian-12` leaves a Linux host whose /etc/os-release says ID=debian and that runs no NixOS -- the
+host nixos-anywhere expects (nix-community/nixos-anywhere README.md, "Overview": it connects over SSH and,
+when no NixOS installer is present, kexecs from the running Linux into one, then formats with disko). Deleting the
+instance (or replacing it) deletes its disk: the tree is removed (a replace boots the image again). The tree uses
+the layout of tests/fakes/fake_clan.py's hosts (etc/os-release, uname), so the tests point the machine's address
+(hosts/<user@host>'s host part) at it, as DNS would.
 """
 from __future__ import annotations
 
@@ -46,6 +57,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -589,6 +601,35 @@ def computed(rtype: str, name: str, attrs: dict) -> dict:
     return attrs
 
 
+MACHINE_TYPES = {"hcloud_server": lambda attrs: attrs.get("image"),
+                 "google_compute_instance": lambda attrs: (((attrs.get("boot_disk") or {}).get("initialize_params")
+                                                            or {}).get("image"))}
+
+
+def machine_dir(name: str) -> Path:
+    return Path(os.environ["FAKE_TOFU_STATE"]) / "machines" / name
+
+
+def boot_image(rtype: str, label: str, attrs: dict) -> None:
+    """The provider created the instance: it boots its image (see the module docstring)."""
+    image = str(MACHINE_TYPES[rtype](attrs) or "")
+    match = re.search(r"(?:^|/)([a-z]+)-(\d+)$", image)
+    root = machine_dir(str(attrs.get("name") or label))
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "etc").mkdir(parents=True)
+    os_id, version = (match.group(1), match.group(2)) if match else ("unknown", "")
+    (root / "etc" / "os-release").write_text('NAME="%s"\nID=%s\nVERSION_ID="%s"\n# booted from image %s\n'
+                                            % (os_id.capitalize(), os_id, version, image))
+
+
+def delete_machine(rtype: str, label: str, attrs: dict) -> None:
+    """The provider deleted the instance and its boot disk: nothing of the machine is left."""
+    root = machine_dir(str((attrs or {}).get("name") or label))
+    if root.exists():
+        shutil.rmtree(root)
+
+
 def fault() -> dict:
     path = Path(os.environ["FAKE_TOFU_STATE"]) / "faults.json"
     return json.loads(path.read_text()).get("apply_error") or {} if path.exists() else {}
@@ -602,7 +643,9 @@ def apply_changes(config: dict, values: dict, doc: dict, changes: list[dict]) ->
         for c in [c for c in changes if "delete" in c["change"]["actions"]]:
             if c["address"] == failing.get("address"):
                 raise error("deleting %s" % c["address"], failing.get("message", "provider error"))
-            have.pop(c["address"], None)
+            gone = have.pop(c["address"], None)
+            if c["type"] in MACHINE_TYPES:
+                delete_machine(c["type"], c["name"], gone[3] if gone else {})
             if c["change"]["actions"] == ["delete"]:
                 done.append(c)
         pending = [c for c in changes if "create" in c["change"]["actions"] or c["change"]["actions"] == ["update"]]
@@ -624,6 +667,8 @@ def apply_changes(config: dict, values: dict, doc: dict, changes: list[dict]) ->
                 attrs = computed(c["type"], c["name"], attrs) if "create" in c["change"]["actions"] \
                     else dict(before, **attrs)
                 have[c["address"]] = (c["type"], c["name"], c.get("index"), attrs)
+                if c["type"] in MACHINE_TYPES and "create" in c["change"]["actions"]:
+                    boot_image(c["type"], c["name"], attrs)
                 pending.remove(c)
                 done.append(c)
     finally:
