@@ -146,6 +146,7 @@ EXAMPLES = r"""
 - name: Install a fresh VM, building locally
   fleet.migration.clan_machine:
     machine: testvm
+    flake: "{{ fleet_flake }}"
     action: install
     target_host: root@testvm.fleet
     identity_file: ~/.ssh/id_ed25519
@@ -155,6 +156,7 @@ EXAMPLES = r"""
 - name: Update every NixOS host of phase 1, keeping what each one ended on
   fleet.migration.clan_machine:
     machine: "{{ inventory_hostname }}"
+    flake: "{{ fleet_flake }}"
     target_host: "{{ fleet_deploy_target }}"  # the expression above, in inventory/group_vars/nixos.yml
   register: deploy
   delegate_to: localhost
@@ -163,6 +165,7 @@ EXAMPLES = r"""
 - name: Would an update change electrum? (builds, never switches)
   fleet.migration.clan_machine:
     machine: electrum
+    flake: "{{ fleet_flake }}"
     target_host: root@electrum.fleet
   check_mode: true
   register: electrum_plan

@@ -91,6 +91,7 @@ EXAMPLES = r"""
 - name: Fail when any zerotier var of cinnabar is missing
   fleet.migration.clan_vars:
     machine: cinnabar
+    flake: "{{ fleet_flake }}"
     action: check
     generators: [zerotier-identity, zerotier-ip]
     fail_on_missing: true
@@ -107,6 +108,7 @@ EXAMPLES = r"""
 - name: Rotate the SSH host certificate of electrum
   fleet.migration.clan_vars:
     machine: electrum
+    flake: "{{ fleet_flake }}"
     action: regenerate
     generators: [openssh-cert]
   environment:

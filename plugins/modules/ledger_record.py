@@ -32,7 +32,8 @@ options:
     description:
       - Path of the ledger file on the controller. Created with its schema if absent.
       - Defaults to E(FLEET_LEDGER_PATH), else C(.cache/ledger.sqlite) under the
-        working directory. Playbooks pass the group var C(fleet_ledger_path).
+        working directory. Playbooks set the group var C(fleet_ledger_path) once per play, with
+        C(module_defaults) for the action group C(fleet.migration.ledger).
       - An existing file that is not a fleet.migration ledger is refused and left untouched.
     type: path
   kind:

@@ -93,6 +93,7 @@ EXAMPLES = r"""
 
 - name: Check the flake
   fleet.migration.nix_flake:
+    flake: "{{ playbook_dir }}/.."
     action: check
     nix_flags: [--no-build]
 

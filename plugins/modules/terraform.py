@@ -172,25 +172,32 @@ EXAMPLES = r"""
     config_json: "{{ playbook_dir }}/../.cache/terranix/hetzner.tf.json"
     protected_resources: [hcloud_server.cinnabar]
     sensitive_variables:
-      state_passphrase: "{{ lookup('ansible.builtin.pipe', 'clan vars get cinnabar terraform-state/passphrase') }}"
+      state_passphrase: >-
+        {{ lookup('ansible.builtin.pipe', 'clan vars get --flake ' ~ fleet_flake ~ ' cinnabar terraform-state/passphrase') }}
     environment:
       HCLOUD_TOKEN: "{{ hcloud_token }}"
   delegate_to: localhost
 
 - name: Show what turning galena on would do
   fleet.migration.terraform:
-    project_path: .cache/terraform/gcp
-    config_json: .cache/terranix/gcp.tf.json
+    project_path: "{{ playbook_dir }}/../.cache/terraform/gcp"
+    config_json: "{{ playbook_dir }}/../.cache/terranix/gcp.tf.json"
     state: planned
+    sensitive_variables:
+      state_passphrase: >-
+        {{ lookup('ansible.builtin.pipe', 'clan vars get --flake ' ~ fleet_flake ~ ' cinnabar terraform-state/passphrase') }}
   register: gcp_plan
 
 - name: Destroy a toggleable GPU node explicitly
   fleet.migration.terraform:
-    project_path: .cache/terraform/gcp
+    project_path: "{{ playbook_dir }}/../.cache/terraform/gcp"
     state: absent
     targets: [google_compute_instance.scheelite]
     protected_resources: [google_compute_instance.scheelite]
     force_destroy_protected: true
+    sensitive_variables:
+      state_passphrase: >-
+        {{ lookup('ansible.builtin.pipe', 'clan vars get --flake ' ~ fleet_flake ~ ' cinnabar terraform-state/passphrase') }}
 """
 
 RETURN = r"""

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,6 +48,19 @@ def playbook(name: str, ledger: Path, *args: str, timeout: int = 900, **extra: s
 
 def events(ledger: Path, **where) -> list:
     return ledger_mod.Ledger(str(ledger)).events(**where)
+
+
+@functools.cache
+def site_built() -> dict:
+    """`just docs` on the repository, once per test session; its duration and manifest.
+    scripts/build skips Astro when dist/ already is the build of the same sources, so the
+    docs gate runs in the same session (phase7.yml builds too) do not build the site again."""
+    assert shutil.which("just"), "just is not on PATH: expected the just command runner (scripts/setup installs it)"
+    start = time.monotonic()
+    proc = run(["just", "docs"], timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    manifest = json.loads((SITE / ".generated" / "manifest.json").read_text())
+    return {"seconds": time.monotonic() - start, "manifest": manifest}
 
 
 @functools.cache

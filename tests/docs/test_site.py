@@ -6,10 +6,8 @@ home page and a machine page are kept in tests/output/screenshots (a CI artifact
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -20,14 +18,9 @@ pytestmark = [pytest.mark.slow]
 SHOTS = ds.REPO / "tests" / "output" / "screenshots"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built() -> dict:
-    assert shutil.which("just"), "just is not on PATH: expected the just command runner (scripts/setup installs it)"
-    start = time.monotonic()
-    proc = ds.run(["just", "docs"], timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    manifest = json.loads((ds.SITE / ".generated" / "manifest.json").read_text())
-    return {"seconds": time.monotonic() - start, "manifest": manifest}
+    return ds.site_built()
 
 
 def test_just_docs_builds_every_reference_page(built: dict) -> None:

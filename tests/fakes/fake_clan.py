@@ -1,4 +1,4 @@
-"""Contract fake of the clan CLI (`clan machines install|update|build`, `clan vars generate|check|list`).
+"""Contract fake of the clan CLI (`clan machines install|update|build`, `clan vars generate|check|list|get`).
 
 Upstream (clan-core, pkgs/clan-cli):
   clan_cli/cli.py                 global --flake, --debug, --option NAME VALUE; ClanError -> log.error, exit 1
@@ -9,6 +9,7 @@ Upstream (clan-core, pkgs/clan-cli):
   clan_cli/vars/generate.py       `generate [MACHINE...] -g/--generator --regenerate/--no-regenerate --no-sandbox`
   clan_cli/vars/check.py          `check [MACHINE...] -g/--generator`: exit 1 when vars are missing
   clan_cli/vars/list.py           `list MACHINE`: "gen/var: value" lines, secrets as ********
+  clan_cli/vars/get.py            `get MACHINE VAR_ID`: the value of GENERATOR/FILE on stdout
   clan_lib/vars/check.py          "Missing secret vars:" / "Missing public vars:" report
   clan_lib/vars/_types.py         "Updated var g/v for machines: m" / "Updated secret var g/v for machines: m"
   clan_lib/ssh/host_key.py        HostKeyCheck: the --host-key-check choices
@@ -134,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     list_ = vars_.add_parser("list")
     common(list_)
     list_.add_argument("machine")
+    get = vars_.add_parser("get")
+    common(get)
+    get.add_argument("machine")
+    get.add_argument("var_id")
     return parser
 
 
@@ -263,6 +268,19 @@ class Fake:
                 lines.append("%s/%s: %s" % (gen, name, value))
         print("\n".join(sorted(lines)))
         return 0
+
+    def vars_get(self, args) -> int:
+        # clan_cli/vars/get.py: the var whose id (GENERATOR/FILE) is var_id, its value on stdout.
+        for gen, spec in self.generators(args.machine).items():
+            for name, fspec in spec.get("files", {}).items():
+                if "%s/%s" % (gen, name) != args.var_id:
+                    continue
+                path = self.var_file(args.machine, gen, name, fspec.get("secret", True))
+                if not path.exists():
+                    raise ClanError("Var %s has not been generated yet" % args.var_id)
+                print(path.read_text())
+                return 0
+        raise ClanError("No var found for search string: %s" % args.var_id)
 
     # --- machines ---------------------------------------------------------
     def toplevel(self, name: str) -> str:
