@@ -26,10 +26,7 @@ LEDGER_MODULES = {
 # Plays in files another change owns, which still pass ledger_path per task. Each entry must
 # still be true (a play there without the defaults that reaches a ledger task): when the file
 # gains module_defaults, remove it here and drop ledger_path from the task files it shares.
-PENDING = {
-    "nodes.yml": "owned by the provisioning change (phase 6 nodes); add module_defaults to its plays",
-    "provision-steps.yml": "owned by the provisioning change (phase 6); add module_defaults to its plays",
-}
+PENDING: dict[str, str] = {}
 TASK_KEYS = ("pre_tasks", "tasks", "post_tasks", "handlers")
 INCLUDES = {f"{p}{k}" for k in ("import_tasks", "include_tasks") for p in ("", "ansible.builtin.")}
 
