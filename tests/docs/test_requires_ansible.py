@@ -2,8 +2,9 @@
 
 The pinned ansible-core of the virtualenv is checked by test_packaging.py. Here the oldest and the
 newest minor release the range admits (the lower bound's, and the one below the upper bound) are
-installed with pip into .cache/ansible-core/ (once; the newest patch of that minor, on the first
-interpreter it supports) and must: load every module's documentation (attributes included) and
+installed with pip into ${XDG_CACHE_HOME:-~/.cache}/fleet-ansible-core/ (once per machine, outside
+the checkout like the VM image, so a fresh clone does not pay the install again; the newest patch of
+that minor, on the first interpreter it supports) and must: load every module's documentation (attributes included) and
 run a playbook through the action group's module_defaults, the ledger lookup and a module.
 Skipped, naming the reason, when pip cannot install (no package index reachable).
 """
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.slow]
 
 REPO = ds.REPO
 SPEC = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["requires_ansible"]
-CACHE = REPO / ".cache" / "ansible-core"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fleet-ansible-core"
 INTERPRETERS = [sys.executable, "python3.11", "python3.12", "python3.13",
                 *sorted(str(p) for p in (Path.home() / ".pyenv" / "versions").glob("3.*/bin/python3"))]
 
