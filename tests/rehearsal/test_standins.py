@@ -1,4 +1,4 @@
-"""The rehearsal's stand-in plan, trust files and inventory layer, without VMs."""
+"""The rehearsal's stand-in plan, trust files and inventory layer, without containers."""
 from __future__ import annotations
 
 import json
@@ -47,26 +47,28 @@ def test_plan_of_the_real_fleet_has_a_stand_in_per_machine_of_phases_1_to_5():
 
 def test_inventory_layer_overrides_connection_mesh_and_windows_per_host(tmp_path):
     plan = standins.plan(range(1, 6), machines=MACHINES)
-    instances = [{"name": m["name"], "ssh_host": f"127.0.0.{11 + i}", "port": 22, "mesh_address": f"fd00::{i + 1}",
+    instances = [{"name": m["name"], "ssh_host": f"10.77.1.{11 + i}", "port": 22, "mesh_address": f"fd00::{i + 1}",
                   "public_address": f"fd01::{i + 1}"} for i, m in enumerate(plan)]
     ca = tmp_path / "ca" / "fleet-ca"
     ssh = {"ssh_config": str(tmp_path / "ssh" / "config"), "bin": str(tmp_path / "bin")}
     path = standins.write_inventory(tmp_path, plan, instances, ca, "/id", ssh)
     hosts = json.loads(path.read_text().split("\n", 1)[1])["all"]["hosts"]
-    assert hosts["srv-a"]["ansible_host"] == "127.0.0.11" and hosts["mac-a"]["ansible_port"] == 22
-    assert hosts["srv-a"]["fleet_mesh_address"] == "fd00::1"
-    assert hosts["srv-a"]["firewall_verify_probe_from"] == "srv-b"
-    assert hosts["mac-a"]["fleet_host_flake"] == "/etc/fleet/flake" and "firewall_verify_probe_from" in hosts["mac-a"]
+    assert hosts["srv-a"]["ansible_host"] == "10.77.1.11" and hosts["mac-a"]["ansible_port"] == 22
+    assert hosts["srv-a"]["fleet_mesh_address"] == "fd00::1" and hosts["srv-a"]["fleet_public_address"] == "fd01::1"
+    assert hosts["mac-a"]["fleet_host_flake"] == "/etc/fleet/flake"
     for entry in hosts.values():
+        # The firewall is probed from the controller, as in production (no proxy in between).
+        assert "firewall_verify_probe_from" not in entry
+        assert entry["fleet_stand_in"] is True and entry["fleet_gate_accept_stand_ins"] is True
         assert entry["fleet_gate_host_stable_minutes"] == standins.WINDOWS["fleet_gate_host_stable_minutes"]
         assert entry["fleet_ssh_ca_public_key"] == str(ca) + ".pub"
 
 
 def test_ssh_trust_accepts_only_the_rehearsal_ca(tmp_path):
     ca = standins.make_ca(tmp_path)
-    ssh = standins.write_ssh_trust(tmp_path, ca, "/id")
+    ssh = standins.write_ssh_trust(tmp_path, ca, "/id", standins.host_pattern("10.77.1.0/24"))
     known = Path(ssh["known_hosts"]).read_text()
-    assert known.startswith("@cert-authority 127.0.0.* ssh-ed25519 ") and known.count("\n") == 1
+    assert known.startswith("@cert-authority 10.77.1.* ssh-ed25519 ") and known.count("\n") == 1
     config = Path(ssh["ssh_config"]).read_text()
     assert "StrictHostKeyChecking yes" in config and f"UserKnownHostsFile {ssh['known_hosts']}" in config
     wrapper = (tmp_path / "bin" / "ssh").read_text()
