@@ -124,6 +124,10 @@ def write_ssh_trust(state: Path, ca: Path, identity: str, pattern: str) -> dict:
         "  IdentitiesOnly yes\n"
         "  BatchMode yes\n"
         "  ConnectTimeout 10\n"
+        # A frozen stand-in (the unreachable fault) must fail a connection that
+        # Ansible's ControlPersist master already holds, not hang it.
+        "  ServerAliveInterval 5\n"
+        "  ServerAliveCountMax 2\n"
     )
     real_ssh = shutil.which("ssh", path=os.environ.get("PATH", "").replace(str(state / "bin") + os.pathsep, ""))
     wrapper = state / "bin" / "ssh"
