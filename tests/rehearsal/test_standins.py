@@ -146,3 +146,49 @@ def test_timeline_draws_every_kind_and_each_phase_window_from_the_ledger_alone(t
     svg = out.read_text()
     for label in ("deployment ok", "health ok", "problem opened", "gate NO-GO", "gate GO", "phase 1 window"):
         assert label in svg
+
+
+def test_host_pattern_is_the_24_and_refuses_any_other_size():
+    assert standins.host_pattern("10.77.1.0/24") == "10.77.1.*"
+    with pytest.raises(ValueError, match="expected the stand-ins' IPv4 network to be a /24; found 10.77.0.0/16"):
+        standins.host_pattern("10.77.0.0/16")
+
+
+def _remote_clan(tmp_path, switch_status: int):
+    """The clan fake with FAKE_CLAN_REMOTE=1 against an `ssh` stub that logs each call."""
+    calls = tmp_path / "ssh.log"
+    stub = tmp_path / "bin" / "ssh"
+    stub.parent.mkdir()
+    system = "/nix/store/" + "a" * 32 + "-nixos-system-srv-a"
+    stub.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\n"
+                    f"case \"$*\" in *'switch-to-configuration switch') exit {switch_status};;\n"
+                    f"  *readlink*) echo {system};; esac\n")
+    stub.chmod(0o755)
+    state = tmp_path / "clan"
+    state.mkdir()
+    (state / "flake.json").write_text(json.dumps({"machines": {"srv-a": {
+        "targetHost": "root@10.77.1.11", "toplevel": system, "build_error": None, "generators": {}}}}))
+    res = subprocess.run([sys.executable, str(REPO / "tests" / "fakes" / "fake_clan.py"), "machines", "update",
+                          "srv-a", "--target-host", "root@10.77.1.11:2222"], capture_output=True, text=True,
+                         env=dict(os.environ, PATH=f"{stub.parent}:{os.environ['PATH']}", FAKE_CLAN_STATE=str(state),
+                                  FAKE_CLAN_REMOTE="1"), check=False)
+    return res, calls.read_text().splitlines(), system
+
+
+def test_clan_fake_in_remote_mode_activates_on_the_target_over_ssh_in_upstreams_order(tmp_path):
+    res, calls, system = _remote_clan(tmp_path, 0)
+    assert res.returncode == 0, res.stderr
+    assert calls == [
+        f"-p 2222 root@10.77.1.11 nix-env -p /nix/var/nix/profiles/system --set {system} && "
+        f"{system}/bin/switch-to-configuration boot",
+        f"-p 2222 root@10.77.1.11 {system}/bin/switch-to-configuration switch",
+        "-p 2222 root@10.77.1.11 readlink /run/current-system"]
+    assert not (tmp_path / "clan" / "hosts").exists()  # nothing switched on the controller
+
+
+def test_clan_fake_in_remote_mode_retries_a_failed_activation_once_then_fails(tmp_path):
+    res, calls, system = _remote_clan(tmp_path, 1)
+    assert res.returncode == 1
+    assert [c.endswith("switch-to-configuration switch") for c in calls] == [False, True, True]
+    assert "activation returned 1 \u2014 retrying" in res.stderr
+    assert "switch-to-configuration failed on 'srv-a' (exit code 1)" in res.stderr
