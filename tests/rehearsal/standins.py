@@ -50,7 +50,10 @@ from support import nix as nixsupport  # noqa: E402
 WINDOWS = {
     "fleet_gate_host_stable_minutes": int(os.environ.get("FLEET_REHEARSAL_STABLE_MINUTES", "2")),
     "fleet_gate_cumulative_stable_minutes": int(os.environ.get("FLEET_REHEARSAL_CUMULATIVE_MINUTES", "4")),
-    "fleet_gate_max_health_age_minutes": int(os.environ.get("FLEET_REHEARSAL_HEALTH_AGE_MINUTES", "2")),
+    # Long enough that an earlier phase's evidence stays fresh for the whole rehearsal: phase N's
+    # preflight needs phase N-1's hosts healthy now, phase 5's readiness every earlier host, and the
+    # rehearsal collects only the phase in progress (a fresh check of the others costs minutes).
+    "fleet_gate_max_health_age_minutes": int(os.environ.get("FLEET_REHEARSAL_HEALTH_AGE_MINUTES", "30")),
     "fleet_gate_min_health_checks": 1,
     "service_health_launchd_sample_seconds": 2,
 }
@@ -281,6 +284,10 @@ def host_vars(standins: list[dict], instances: list[dict], ca: Path, identity: s
             # darwin-rebuild runs on the host: the flake as the stand-in sees it.
             entry["fleet_host_flake"] = "/etc/fleet/flake"
             entry["fleet_darwin_become"] = False
+            # regression_verify evaluates the real flake on the controller, offline
+            # (the flake inputs from the mirrors), packages stubbed as in tests/nix.
+            entry["regression_verify_nix_flags"] = list(nixsupport.offline_flags())
+            entry["regression_verify_stub_pkgs"] = str(REPO / "tests" / "nix" / "stub-pkgs")
         hosts[machine["name"]] = entry
     return hosts
 
