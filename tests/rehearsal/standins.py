@@ -152,7 +152,7 @@ def certify(state: Path, ca: Path, instance: dict, principals: list[str]) -> Non
     pub = certs / f"{instance['name']}.pub"
     pub.write_text(key)
     subprocess.run(["ssh-keygen", "-q", "-s", str(ca), "-h", "-I", instance["name"], "-n", ",".join(principals),
-                    "-V", "-5m:+2d", str(pub)], check=True)
+                    "-V", "-3d:+3d", str(pub)], check=True)
     cert = (certs / f"{instance['name']}-cert.pub").read_text()
     containers.exec_(
         instance["container"],
