@@ -28,6 +28,8 @@ State ($FAKE_CLAN_STATE):
   unreachable  host names whose ssh connection is refused
   hosts/<host>/rebooting  number of ssh connections still refused after an install (reboot_polls)
   calls.jsonl  every invocation's argv
+FAKE_CLAN_REMOTE=1: `machines update` switches the target itself over ssh (the rehearsal's stand-ins,
+  see Fake.switch_remote) instead of the tree under hosts/.
 """
 from __future__ import annotations
 
@@ -316,6 +318,9 @@ class Fake:
         /run/current-system (written by the activation) still is the old system.
         """
         path = self.toplevel(name)
+        if os.environ.get("FAKE_CLAN_REMOTE") == "1":
+            self.switch_remote(name, target, path)
+            return
         root = host_root(self.state, target)
         profiles.set_path(root / SYSTEM_PROFILE, path)
         error = self.machine(name).get("activation_error")
@@ -328,6 +333,47 @@ class Fake:
         log(name, "activating the configuration...")
         log(name, "setting up /etc...")
         boot_into(root, path)
+        log(name, "Done")
+
+    def switch_remote(self, name: str, target: str, path: str) -> None:
+        """FAKE_CLAN_REMOTE=1 (the rehearsal's stand-ins): the same steps run on the target over ssh, as
+        upstream's `_nixos_activate` runs them (target_host.run): `nix-env -p /nix/var/nix/profiles/system
+        --set PATH`, `PATH/bin/switch-to-configuration boot`, then `... switch` retried once, then
+        `readlink /run/current-system` must be PATH. Nothing is built or copied: PATH is already there."""
+        import subprocess
+
+        # clan_lib/ssh/remote.py parses user@host[:port] (IPv6 in brackets) into ssh's -p PORT user@host.
+        user, _at, hostport = target.rpartition("@")
+        host, port = hostport, None
+        if hostport.startswith("["):
+            host, _sep, rest = hostport[1:].partition("]")
+            port = rest[1:] or None
+        elif hostport.count(":") == 1:
+            host, port = hostport.split(":")
+        address = "%s@%s" % (user, host) if user else host
+
+        def remote(command: str) -> subprocess.CompletedProcess:
+            argv = ["ssh"] + (["-p", port] if port else []) + [address, command]
+            return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
+
+        res = remote("nix-env -p /%s --set %s && %s/bin/switch-to-configuration boot" % (SYSTEM_PROFILE, path, path))
+        if res.returncode:
+            raise ClanError("Command failed: ssh %s nix-env -p /%s --set %s (exit %d)\n%s"
+                            % (target, SYSTEM_PROFILE, path, res.returncode, res.stderr.strip()))
+        for attempt in (1, 2):
+            res = remote("%s/bin/switch-to-configuration switch" % path)
+            if res.returncode == 0:
+                break
+            log(name, res.stderr.strip())
+            if attempt == 1:
+                log(None, "[%s] activation returned %d \u2014 retrying" % (name, res.returncode))
+        else:
+            raise ClanError("switch-to-configuration failed on '%s' (exit code %d). See above for details."
+                            % (name, res.returncode))
+        log(name, "activating the configuration...")
+        running = remote("readlink /run/current-system").stdout.strip()
+        if running != path:
+            raise ClanError("'%s': /run/current-system is %s after the switch, expected %s" % (name, running, path))
         log(name, "Done")
 
     def machines_update(self, args) -> int:

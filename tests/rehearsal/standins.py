@@ -1,24 +1,26 @@
-"""Stand-in hosts for the rehearsal: which machines, their VMs, their trust and
-the inventory layer that points the real inventory at them.
+"""Stand-in hosts for the rehearsal: which machines, their containers, their
+trust and the inventory layer that points the real inventory at them.
 
 Which machines: every machine of the clan inventory tagged phase1 ... phase5
 (`nix eval .#clan.inventory.machines` through tests/support/nix.py). No name
-is written here. Each gets a QEMU VM (tests/vm/qemu.py, the cached Debian
-image) answering SSH on port 22 of its own loopback address 127.0.0.<10+i>,
-so `user@host` targets without a port (clan's --target-host) reach it.
+is written here. Each gets a podman container running systemd as PID 1
+(tests/rehearsal/containers.py, the image of tests/rehearsal/build-rootfs.sh),
+answering SSH on port 22 of its own address on the run's `public` network, so
+`user@host` targets without a port (clan's --target-host) reach it.
 
 Trust: a fleet SSH CA is generated for the rehearsal (state dir, never the
-repository); the provisioning play signs each VM's host key with it, and the
-controller trusts it through one `@cert-authority` line in known_hosts. An
-`ssh` wrapper on the rehearsal's PATH points every ssh the controller runs
-(Ansible, clan_machine's profile read, the fakes) at that known_hosts file.
+repository); each stand-in's host key, read through `podman exec` (not over
+the network, so nothing is trusted on first use), is signed with it, and the
+controller trusts only the CA, through one `@cert-authority` line in
+known_hosts. An `ssh` wrapper on the rehearsal's PATH points every ssh the
+controller runs (Ansible, clan_machine's profile read, the fakes) at it.
 
 The inventory layer (`rehearsal.yml`) is used after the real source:
     ansible-playbook -i inventory/clan.yml -i STATE/inventory/rehearsal.yml ...
 It sets, per host, only what differs on a stand-in: ansible_host/port/user,
-the mesh and public addresses, the rehearsal CA, and the shortened windows
-(host variables: a second source's group_vars would rank below
-inventory/group_vars/all.yml in Ansible's variable precedence).
+the mesh and public addresses, the rehearsal CA, that the host is a stand-in,
+and the shortened windows (host variables: a second source's group_vars would
+rank below inventory/group_vars/all.yml in Ansible's variable precedence).
 
     python3 tests/rehearsal/standins.py plan [--phases 1-5] [--only a,b]
     python3 tests/rehearsal/standins.py up --state-dir DIR [--phases 1-5] [--only a,b]
@@ -39,37 +41,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "vm"))
-import qemu  # noqa: E402
+sys.path.insert(0, str(HERE))
+import containers  # noqa: E402
 from support import nix as nixsupport  # noqa: E402
-
-LOOPBACK_BASES = range(10, 230, 20)
-
-
-def free_loopback_base(count: int) -> int:
-    """The first base whose addresses 127.0.0.<base+1..base+count> have port 22 free
-    (another rehearsal, or the developer's own, may hold one)."""
-    import socket
-
-    for base in LOOPBACK_BASES:
-        try:
-            for index in range(1, count + 1):
-                with socket.socket() as sock:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    sock.bind((qemu.loopback_host(base, index), 22))
-        except OSError:
-            continue
-        return base
-    raise SystemExit(f"standins: expected port 22 free on {count} loopback addresses 127.0.0.<base+i> for some base "
-                     f"in {list(LOOPBACK_BASES)}; found every base in use. Stop other rehearsals "
-                     f"(python3 tests/rehearsal/standins.py down --state-dir DIR).")
 
 
 # Windows shortened to minutes for the rehearsal (production: inventory/group_vars/all.yml).
 WINDOWS = {
-    "fleet_gate_host_stable_minutes": int(os.environ.get("FLEET_REHEARSAL_STABLE_MINUTES", "3")),
-    "fleet_gate_cumulative_stable_minutes": int(os.environ.get("FLEET_REHEARSAL_CUMULATIVE_MINUTES", "6")),
-    "fleet_gate_max_health_age_minutes": int(os.environ.get("FLEET_REHEARSAL_HEALTH_AGE_MINUTES", "2")),
+    "fleet_gate_host_stable_minutes": int(os.environ.get("FLEET_REHEARSAL_STABLE_MINUTES", "2")),
+    "fleet_gate_cumulative_stable_minutes": int(os.environ.get("FLEET_REHEARSAL_CUMULATIVE_MINUTES", "4")),
+    # Long enough that an earlier phase's evidence stays fresh for the whole rehearsal: phase N's
+    # preflight needs phase N-1's hosts healthy now, phase 5's readiness every earlier host, and the
+    # rehearsal collects only the phase in progress (a fresh check of the others costs minutes).
+    "fleet_gate_max_health_age_minutes": int(os.environ.get("FLEET_REHEARSAL_HEALTH_AGE_MINUTES", "30")),
     "fleet_gate_min_health_checks": 1,
     "service_health_launchd_sample_seconds": 2,
 }
@@ -119,21 +103,34 @@ def make_ca(state: Path) -> Path:
     return ca
 
 
-def write_ssh_trust(state: Path, ca: Path, identity: str) -> dict:
-    """known_hosts trusting only the CA, an ssh_config using it, and an `ssh`
-    wrapper (bin/ssh) that every ssh started by the rehearsal goes through."""
+def host_pattern(subnet: str) -> str:
+    """The ssh_config/known_hosts pattern of a /24: 10.1.2.0/24 -> 10.1.2.*"""
+    net = subnet.split("/")[0].rsplit(".", 1)[0]
+    if not subnet.endswith("/24"):
+        raise ValueError(f"standins: expected the stand-ins' IPv4 network to be a /24; found {subnet}")
+    return net + ".*"
+
+
+def write_ssh_trust(state: Path, ca: Path, identity: str, pattern: str) -> dict:
+    """known_hosts trusting only the CA for the stand-ins' addresses (`pattern`),
+    an ssh_config using it, and an `ssh` wrapper (bin/ssh) that every ssh
+    started by the rehearsal goes through."""
     known = state / "ssh" / "known_hosts"
     known.parent.mkdir(parents=True, exist_ok=True)
-    known.write_text(f"@cert-authority 127.0.0.* {ca.with_suffix('.pub').read_text().strip()}\n")
+    known.write_text(f"@cert-authority {pattern} {ca.with_suffix('.pub').read_text().strip()}\n")
     config = state / "ssh" / "config"
     config.write_text(
-        "Host 127.0.0.*\n"
+        f"Host {pattern}\n"
         f"  UserKnownHostsFile {known}\n"
         "  StrictHostKeyChecking yes\n"
         f"  IdentityFile {identity}\n"
         "  IdentitiesOnly yes\n"
         "  BatchMode yes\n"
         "  ConnectTimeout 10\n"
+        # A frozen stand-in (the unreachable fault) must fail a connection that
+        # Ansible's ControlPersist master already holds, not hang it.
+        "  ServerAliveInterval 5\n"
+        "  ServerAliveCountMax 2\n"
     )
     real_ssh = shutil.which("ssh", path=os.environ.get("PATH", "").replace(str(state / "bin") + os.pathsep, ""))
     wrapper = state / "bin" / "ssh"
@@ -143,30 +140,26 @@ def write_ssh_trust(state: Path, ca: Path, identity: str) -> dict:
     return {"known_hosts": str(known), "ssh_config": str(config), "bin": str(wrapper.parent)}
 
 
-def certify(state: Path, ca: Path, identity: str, vm: dict, principals: list[str]) -> None:
-    """Sign the VM's host key with the rehearsal CA and make sshd present it.
+def certify(state: Path, ca: Path, instance: dict, principals: list[str]) -> None:
+    """Sign the stand-in's host key with the rehearsal CA and make sshd present it.
 
-    This is the one connection that does not check the host key: the VM has
-    just created it at first boot, and nothing can vouch for it yet (on a real
-    host, clan's openssh generator made the certificate before deployment).
-    Every later connection trusts the CA only."""
-    base = ["ssh", "-q", "-i", identity, "-p", str(vm["port"]), "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", f"root@{vm['ssh_host']}"]
-    key = subprocess.run(base + ["cat /etc/ssh/ssh_host_ed25519_key.pub"], capture_output=True, text=True,
-                         check=True, timeout=120).stdout
+    The key is read through `podman exec`, not over the network: nothing is
+    trusted on first use (on a real host, clan's openssh generator made the
+    certificate before deployment). Every SSH connection trusts the CA only."""
+    key = containers.exec_(instance["container"], "cat /etc/ssh/ssh_host_ed25519_key.pub")
     certs = state / "ca" / "certs"
     certs.mkdir(parents=True, exist_ok=True)
-    pub = certs / f"{vm['name']}.pub"
+    pub = certs / f"{instance['name']}.pub"
     pub.write_text(key)
-    subprocess.run(["ssh-keygen", "-q", "-s", str(ca), "-h", "-I", vm["name"], "-n", ",".join(principals),
-                    "-V", "-5m:+2d", str(pub)], check=True)
-    cert = (certs / f"{vm['name']}-cert.pub").read_text()
-    script = (
+    subprocess.run(["ssh-keygen", "-q", "-s", str(ca), "-h", "-I", instance["name"], "-n", ",".join(principals),
+                    "-V", "-3d:+3d", str(pub)], check=True)
+    cert = (certs / f"{instance['name']}-cert.pub").read_text()
+    containers.exec_(
+        instance["container"],
         "set -e; cat > /etc/ssh/ssh_host_ed25519_key-cert.pub; chmod 0644 /etc/ssh/ssh_host_ed25519_key-cert.pub; "
         "printf 'HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub\\nPasswordAuthentication no\\n"
-        "KbdInteractiveAuthentication no\\n' > /etc/ssh/sshd_config.d/10-fleet.conf; systemctl reload ssh.service"
-    )
-    subprocess.run(base + [script], input=cert, text=True, check=True, timeout=120)
+        "KbdInteractiveAuthentication no\\n' > /etc/ssh/sshd_config.d/10-fleet.conf; systemctl reload ssh.service",
+        stdin=cert)
 
 
 def systems(name: str, klass: str) -> list[str]:
@@ -208,15 +201,10 @@ def render_tree(root: Path, machine: dict, hv: dict) -> None:
     ports, surface = hv["fleet_ports"], hv["fleet_public_surface"]
     nft = env.get_template("nftables.conf.j2").render(
         ansible_managed="Written by tests/rehearsal/standins.py", fleet_mesh_interface=hv["fleet_mesh_interface"],
-        fleet_vm_mgmt_interface="eth0", allowed_tcp=[ports[n] for n in surface["tcp"]],
+        fleet_vm_mgmt_interface=hv["fleet_public_interface"], allowed_tcp=[ports[n] for n in surface["tcp"]],
         allowed_udp=[ports[n] for n in surface["udp"]])
-    (root / "etc" / "systemd" / "network").mkdir(parents=True)
+    (root / "etc").mkdir(parents=True)
     (root / "etc" / "nftables.conf").write_text(nft)
-    for iface, address in ((hv["fleet_mesh_interface"], hv["fleet_mesh_address"]),
-                           (hv["fleet_public_interface"], hv["fleet_public_address"])):
-        text = env.get_template("link.network.j2").render(
-            ansible_managed="Written by tests/rehearsal/standins.py", item={"iface": iface, "address": address})
-        (root / "etc" / "systemd" / "network" / f"10-{iface}.network").write_text(text)
     (root / "etc" / "fleet-standin").mkdir(parents=True)
     (root / "etc" / "fleet-standin" / "secrets.list").write_text(
         "".join(f"{s['path']} {s['owner']} {s['mode']}\n" for s in hv.get("fleet_expected_secrets", [])))
@@ -244,7 +232,7 @@ def render_tree(root: Path, machine: dict, hv: dict) -> None:
     shutil.copy(files / "setup.sh", root / "etc" / "fleet-standin" / "setup.sh")
 
 
-def provision(state: Path, machine: dict, vm: dict, hv: dict, identity: str, ssh: dict) -> str:
+def provision(state: Path, machine: dict, vm: dict, hv: dict, ssh: dict) -> str:
     """Unpack the stand-in's tree over one SSH connection (trusting the CA) and run setup.sh."""
     import tarfile
 
@@ -257,7 +245,7 @@ def provision(state: Path, machine: dict, vm: dict, hv: dict, identity: str, ssh
         for entry in sorted(root.iterdir()):
             tar.add(entry, arcname=entry.name)
     pre, _new = systems(machine["name"], machine["class"])
-    words = (machine["name"], hv["fleet_mesh_interface"], hv["fleet_public_interface"], hv["fleet_mesh_address"], pre)
+    words = (machine["name"], hv["fleet_mesh_interface"], hv["fleet_mesh_address"], pre)
     command = ("tar -x --no-same-owner --keep-directory-symlink -C / -f - && bash /etc/fleet-standin/setup.sh "
                + " ".join(shlex.quote(a) for a in words))
     with open(archive, "rb") as handle:
@@ -271,11 +259,9 @@ def provision(state: Path, machine: dict, vm: dict, hv: dict, identity: str, ssh
 
 def host_vars(standins: list[dict], instances: list[dict], ca: Path, identity: str, ssh: dict) -> dict:
     by_name = {vm["name"]: vm for vm in instances}
-    nixos = [m["name"] for m in standins if m["class"] == "nixos"]
     hosts = {}
     for machine in standins:
         vm = by_name[machine["name"]]
-        others = [n for n in nixos if n != machine["name"]]
         entry = {
             "ansible_host": vm["ssh_host"],
             "ansible_port": vm["port"],
@@ -285,20 +271,23 @@ def host_vars(standins: list[dict], instances: list[dict], ca: Path, identity: s
             "ansible_python_interpreter": "/usr/bin/python3",
             "fleet_mesh_address": vm["mesh_address"],
             "fleet_public_address": vm["public_address"],
-            "fleet_mesh_interface": "eth1",
-            "fleet_public_interface": "eth2",
+            "fleet_mesh_interface": containers.MESH_IF,
+            "fleet_public_interface": containers.PUBLIC_IF,
             "fleet_ssh_ca_public_key": str(ca.with_suffix(".pub")),
-            "fleet_standin": True,
+            # Every row the roles record says it was measured on a stand-in,
+            # and the gates count such rows only because they are told to.
+            "fleet_stand_in": True,
+            "fleet_gate_accept_stand_ins": True,
             **WINDOWS,
         }
         if machine["class"] == "darwin":
             # darwin-rebuild runs on the host: the flake as the stand-in sees it.
             entry["fleet_host_flake"] = "/etc/fleet/flake"
             entry["fleet_darwin_become"] = False
-        if others:
-            # QEMU user networking answers every forwarded connection itself, so the
-            # public firewall is probed from another stand-in over the public link.
-            entry["firewall_verify_probe_from"] = others[0]
+            # regression_verify evaluates the real flake on the controller, offline
+            # (the flake inputs from the mirrors), packages stubbed as in tests/nix.
+            entry["regression_verify_nix_flags"] = list(nixsupport.offline_flags())
+            entry["regression_verify_stub_pkgs"] = str(REPO / "tests" / "nix" / "stub-pkgs")
         hosts[machine["name"]] = entry
     return hosts
 
@@ -321,7 +310,7 @@ def provision_all(state: Path, standins: list[dict], vms: dict, ssh: dict) -> No
     by_name = {vm["name"]: vm for vm in vms["instances"]}
     with ThreadPoolExecutor(max_workers=len(standins) or 1) as pool:
         jobs = {m["name"]: pool.submit(provision, state, m, by_name[m["name"]], hostvars[m["name"]],
-                                       vms["identity_file"], ssh) for m in standins}
+                                       ssh) for m in standins}
         for name, job in jobs.items():
             say(f"provision {name}: {job.result()}")
 
@@ -330,18 +319,17 @@ def say(text: str) -> None:
     print(f"[standins] {text}", file=sys.stderr, flush=True)
 
 
-def up(state: Path, standins: list[dict], memory: int, timeout: int) -> dict:
+def up(state: Path, standins: list[dict], timeout: int) -> dict:
     state.mkdir(parents=True, exist_ok=True)
     ca = make_ca(state)
-    say(f"boot {len(standins)} QEMU VM(s): {', '.join(m['name'] for m in standins)}")
-    base = free_loopback_base(len(standins))
-    vms = qemu.up(state / "vms", [m["name"] for m in standins], memory, timeout, loopback_base=base)
-    say(f"booted in {vms['boot_seconds']}s; certify host keys with the rehearsal CA")
-    ssh = write_ssh_trust(state, ca, vms["identity_file"])
+    say(f"start {len(standins)} podman container(s), systemd as PID 1: {', '.join(m['name'] for m in standins)}")
+    vms = containers.up(state, [m["name"] for m in standins], timeout)
+    say(f"sshd answers on every stand-in after {vms['boot_seconds']}s; certify host keys with the rehearsal CA")
+    ssh = write_ssh_trust(state, ca, vms["identity_file"], host_pattern(vms["subnets"]["public4"]))
     domain = nixsupport.nix_eval("fleet.domain") if os.environ.get("FLEET_REHEARSAL_DOMAIN") is None \
         else os.environ["FLEET_REHEARSAL_DOMAIN"]
     for vm in vms["instances"]:
-        certify(state, ca, vms["identity_file"], vm, [f"{vm['name']}.{domain}", vm["name"], vm["ssh_host"]])
+        certify(state, ca, vm, [f"{vm['name']}.{domain}", vm["name"], vm["ssh_host"]])
     # The deploy target of the rehearsal: a user of the fake clan reads it here.
     for machine in standins:
         machine["systems"] = systems(machine["name"], machine["class"])
@@ -354,7 +342,8 @@ def up(state: Path, standins: list[dict], memory: int, timeout: int) -> dict:
 
 
 def down(state: Path) -> list[str]:
-    return qemu.down(state / "vms") if (state / "vms").exists() else []
+    """Remove every container and network the run in `state` started."""
+    return containers.down(state)
 
 
 def main() -> None:
@@ -366,8 +355,7 @@ def main() -> None:
         p.add_argument("--only", default="", help="comma-separated machine names (a subset, for development)")
         if name == "up":
             p.add_argument("--state-dir", required=True, type=Path)
-            p.add_argument("--memory", type=int, default=int(os.environ.get("FLEET_VM_MEMORY", "512")))
-            p.add_argument("--timeout", type=int, default=int(os.environ.get("FLEET_VM_BOOT_TIMEOUT", "600")))
+            p.add_argument("--timeout", type=int, default=int(os.environ.get("FLEET_STANDIN_BOOT_TIMEOUT", "300")))
     p_down = sub.add_parser("down")
     p_down.add_argument("--state-dir", required=True, type=Path)
     args = parser.parse_args()
@@ -378,7 +366,7 @@ def main() -> None:
     if args.cmd == "plan":
         print(json.dumps(standins))
         return
-    print(json.dumps(up(args.state_dir, standins, args.memory, args.timeout)))
+    print(json.dumps(up(args.state_dir, standins, args.timeout)))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The rehearsal's stand-in plan, trust files and inventory layer, without VMs."""
+"""The rehearsal's stand-in plan, trust files and inventory layer, without containers."""
 from __future__ import annotations
 
 import json
@@ -47,26 +47,28 @@ def test_plan_of_the_real_fleet_has_a_stand_in_per_machine_of_phases_1_to_5():
 
 def test_inventory_layer_overrides_connection_mesh_and_windows_per_host(tmp_path):
     plan = standins.plan(range(1, 6), machines=MACHINES)
-    instances = [{"name": m["name"], "ssh_host": f"127.0.0.{11 + i}", "port": 22, "mesh_address": f"fd00::{i + 1}",
+    instances = [{"name": m["name"], "ssh_host": f"10.77.1.{11 + i}", "port": 22, "mesh_address": f"fd00::{i + 1}",
                   "public_address": f"fd01::{i + 1}"} for i, m in enumerate(plan)]
     ca = tmp_path / "ca" / "fleet-ca"
     ssh = {"ssh_config": str(tmp_path / "ssh" / "config"), "bin": str(tmp_path / "bin")}
     path = standins.write_inventory(tmp_path, plan, instances, ca, "/id", ssh)
     hosts = json.loads(path.read_text().split("\n", 1)[1])["all"]["hosts"]
-    assert hosts["srv-a"]["ansible_host"] == "127.0.0.11" and hosts["mac-a"]["ansible_port"] == 22
-    assert hosts["srv-a"]["fleet_mesh_address"] == "fd00::1"
-    assert hosts["srv-a"]["firewall_verify_probe_from"] == "srv-b"
-    assert hosts["mac-a"]["fleet_host_flake"] == "/etc/fleet/flake" and "firewall_verify_probe_from" in hosts["mac-a"]
+    assert hosts["srv-a"]["ansible_host"] == "10.77.1.11" and hosts["mac-a"]["ansible_port"] == 22
+    assert hosts["srv-a"]["fleet_mesh_address"] == "fd00::1" and hosts["srv-a"]["fleet_public_address"] == "fd01::1"
+    assert hosts["mac-a"]["fleet_host_flake"] == "/etc/fleet/flake"
     for entry in hosts.values():
+        # The firewall is probed from the controller, as in production (no proxy in between).
+        assert "firewall_verify_probe_from" not in entry
+        assert entry["fleet_stand_in"] is True and entry["fleet_gate_accept_stand_ins"] is True
         assert entry["fleet_gate_host_stable_minutes"] == standins.WINDOWS["fleet_gate_host_stable_minutes"]
         assert entry["fleet_ssh_ca_public_key"] == str(ca) + ".pub"
 
 
 def test_ssh_trust_accepts_only_the_rehearsal_ca(tmp_path):
     ca = standins.make_ca(tmp_path)
-    ssh = standins.write_ssh_trust(tmp_path, ca, "/id")
+    ssh = standins.write_ssh_trust(tmp_path, ca, "/id", standins.host_pattern("10.77.1.0/24"))
     known = Path(ssh["known_hosts"]).read_text()
-    assert known.startswith("@cert-authority 127.0.0.* ssh-ed25519 ") and known.count("\n") == 1
+    assert known.startswith("@cert-authority 10.77.1.* ssh-ed25519 ") and known.count("\n") == 1
     config = Path(ssh["ssh_config"]).read_text()
     assert "StrictHostKeyChecking yes" in config and f"UserKnownHostsFile {ssh['known_hosts']}" in config
     wrapper = (tmp_path / "bin" / "ssh").read_text()
@@ -144,3 +146,49 @@ def test_timeline_draws_every_kind_and_each_phase_window_from_the_ledger_alone(t
     svg = out.read_text()
     for label in ("deployment ok", "health ok", "problem opened", "gate NO-GO", "gate GO", "phase 1 window"):
         assert label in svg
+
+
+def test_host_pattern_is_the_24_and_refuses_any_other_size():
+    assert standins.host_pattern("10.77.1.0/24") == "10.77.1.*"
+    with pytest.raises(ValueError, match="expected the stand-ins' IPv4 network to be a /24; found 10.77.0.0/16"):
+        standins.host_pattern("10.77.0.0/16")
+
+
+def _remote_clan(tmp_path, switch_status: int):
+    """The clan fake with FAKE_CLAN_REMOTE=1 against an `ssh` stub that logs each call."""
+    calls = tmp_path / "ssh.log"
+    stub = tmp_path / "bin" / "ssh"
+    stub.parent.mkdir()
+    system = "/nix/store/" + "a" * 32 + "-nixos-system-srv-a"
+    stub.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\n"
+                    f"case \"$*\" in *'switch-to-configuration switch') exit {switch_status};;\n"
+                    f"  *readlink*) echo {system};; esac\n")
+    stub.chmod(0o755)
+    state = tmp_path / "clan"
+    state.mkdir()
+    (state / "flake.json").write_text(json.dumps({"machines": {"srv-a": {
+        "targetHost": "root@10.77.1.11", "toplevel": system, "build_error": None, "generators": {}}}}))
+    res = subprocess.run([sys.executable, str(REPO / "tests" / "fakes" / "fake_clan.py"), "machines", "update",
+                          "srv-a", "--target-host", "root@10.77.1.11:2222"], capture_output=True, text=True,
+                         env=dict(os.environ, PATH=f"{stub.parent}:{os.environ['PATH']}", FAKE_CLAN_STATE=str(state),
+                                  FAKE_CLAN_REMOTE="1"), check=False)
+    return res, calls.read_text().splitlines(), system
+
+
+def test_clan_fake_in_remote_mode_activates_on_the_target_over_ssh_in_upstreams_order(tmp_path):
+    res, calls, system = _remote_clan(tmp_path, 0)
+    assert res.returncode == 0, res.stderr
+    assert calls == [
+        f"-p 2222 root@10.77.1.11 nix-env -p /nix/var/nix/profiles/system --set {system} && "
+        f"{system}/bin/switch-to-configuration boot",
+        f"-p 2222 root@10.77.1.11 {system}/bin/switch-to-configuration switch",
+        "-p 2222 root@10.77.1.11 readlink /run/current-system"]
+    assert not (tmp_path / "clan" / "hosts").exists()  # nothing switched on the controller
+
+
+def test_clan_fake_in_remote_mode_retries_a_failed_activation_once_then_fails(tmp_path):
+    res, calls, system = _remote_clan(tmp_path, 1)
+    assert res.returncode == 1
+    assert [c.endswith("switch-to-configuration switch") for c in calls] == [False, True, True]
+    assert "activation returned 1 \u2014 retrying" in res.stderr
+    assert "switch-to-configuration failed on 'srv-a' (exit code 1)" in res.stderr

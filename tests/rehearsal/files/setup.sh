@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs on a rehearsal stand-in, as root, once, after tests/rehearsal/standins.py
-# unpacked this host's tree into / (network files, firewall, secrets, stand-in
-# tools). Makes the pre-migration system generation 1 and activates it.
+# unpacked this host's tree into / (firewall, secrets list, stand-in tools).
+# The addresses are podman's (tests/rehearsal/containers.py). Makes the
+# pre-migration system generation 1 and activates it.
 set -euo pipefail
-host=$1 mesh_if=$2 public_if=$3 mesh_addr=$4 pre_system=$5
-hostnamectl set-hostname "$host" 2>/dev/null || echo "$host" >/etc/hostname
+host=$1 mesh_if=$2 mesh_addr=$3 pre_system=$4
 # Secrets: owner and mode as the clan vars generators declare them.
 while IFS=' ' read -r path owner mode; do
   [ -n "$path" ] || continue
@@ -16,11 +16,9 @@ done </etc/fleet-standin/secrets.list
 nft -c -f /etc/nftables.conf
 systemctl enable --now nftables.service >/dev/null 2>&1
 systemctl restart nftables.service
-networkctl reload
-networkctl reconfigure "$mesh_if" "$public_if"
-for _ in $(seq 60); do
+for _ in $(seq 30); do
   if ip -6 addr show dev "$mesh_if" | grep -q "$mesh_addr/.* scope global" &&
-     ! ip -6 addr show tentative | grep -q scope; then break; fi
+    ! ip -6 addr show tentative | grep -q scope; then break; fi
   sleep 1
 done
 chmod 0755 /usr/local/bin/* /nix/store/*/bin/switch-to-configuration
