@@ -172,6 +172,18 @@ def test_phase1_reaches_go_once_the_window_has_passed(flow):
     assert "**Decision: GO (gate," in report
 
 
+def test_the_collector_keeps_collecting_a_phase_that_holds_its_go(flow):
+    # Phase 2's preflight wants fresh healthy checks of phase 1's hosts, so a
+    # schedule must keep verifying phase 1 after its GO, not stop at it.
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, str(H.REPO / "scripts" / "collect-evidence"), "--ledger", str(flow.ledger),
+                          "--list"], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert f"1 {' '.join(sorted(H.hosts_in_phase(1)))} (holds its GO)" in res.stdout.splitlines()
+
+
 @pytest.mark.parametrize("phase", [2, 3])
 def test_each_workstation_phase_deploys_then_reaches_go(flow, phase):
     flow.started[phase] = time.time()

@@ -183,15 +183,6 @@ def test_a_threshold_that_is_not_positive_is_refused_naming_the_variable(env, va
     assert no_rows(env)
 
 
-def test_preflight_names_a_missing_tool(env):
-    res = run(env, "phase2.yml", "-e", '{"fleet_host_tools": ["darwin-rebuild-missing"]}')
-    host = H.hosts_in_phase(2)[0]
-    assert res.returncode != 0
-    assert (
-        f"{host}: tools: expected darwin-rebuild-missing on the host's PATH; found missing darwin-rebuild-missing."
-    ) in res.stdout
-
-
 # -- after a recorded Phase 0 decision: the NixOS deploy path ---------------------------------------------
 
 
@@ -246,6 +237,44 @@ def test_phase1_deploys_through_clan_controller_first_and_a_rerun_changes_nothin
         assert [d.host for d in deployments][: len(controller)] == controller
         first_row = deployments[0]
         assert H.ledger_mod.host_stability(led, first_row.host).deployed_at == first_row.recorded_at
+
+
+def test_deploy_names_a_missing_host_tool_and_records_the_failed_deployment(servers):
+    host = H.hosts_in_phase(1)[0]
+    res = run(servers, "phase1.yml", "--tags", "deploy", *accept_phase0(), "-e",
+              '{"fleet_host_tools": ["darwin-rebuild-missing"]}')
+    out = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode != 0
+    assert f"{host}: tools: expected darwin-rebuild-missing on the host's PATH; found missing darwin-rebuild-missing." in out
+    with H.ledger_mod.Ledger(str(servers["ledger"]), create=False) as led:
+        failed = [d for d in led.events(kind="deployment", host=host) if not d.ok]
+    assert failed and failed[-1].evidence["failed_task"] == "Assert the host has every tool"
+
+
+def test_an_unreachable_host_is_recorded_by_verify_and_named_by_the_gate(servers):
+    # The preflight connects to no host: an unreachable one (here one that also
+    # lists host tools, which the preflight used to probe under any_errors_fatal)
+    # must not end a `--tags verify,gate` run before the gate decides.
+    import socket
+
+    hosts = H.hosts_in_phase(1)
+    assert run(servers, "phase1.yml", "--tags", "deploy", *accept_phase0()).returncode == 0
+    host = hosts[-1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # bound, never listening: connections are refused
+        H.write_inventory(servers["inv"].parent, {host: {
+            "ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": closed,
+            "ansible_ssh_common_args": "-o ConnectTimeout=5 -o BatchMode=yes", "fleet_host_tools": ["sh"]}})
+        res = run(servers, "phase1.yml", "--tags", "verify,gate", *accept_phase0())
+    out = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode != 0
+    [gate] = [g for g in gate_rows(servers, 1) if g.host == "(fleet)"][-1:]
+    assert gate.evidence["decision"] == "NO-GO", gate.evidence
+    with H.ledger_mod.Ledger(str(servers["ledger"]), create=False) as led:
+        reach = [e for e in led.events(kind="health", host=host) if e.check == "reachable"]
+    assert reach and not reach[-1].ok
+    assert "Phase 1 gate: NO-GO" in out and host in out.split("Phase 1 gate: NO-GO", 1)[1]
 
 
 def test_a_failed_deployment_is_recorded_before_the_host_fails(servers):

@@ -75,7 +75,7 @@ def test_dry_run_names_the_exact_playbook_run_per_phase(deployed):
     res = collect("--ledger", str(deployed["ledger"]), "--dry-run", "-i", str(deployed["inventory"]))
     assert res.returncode == 0, res.stderr
     [line] = res.stdout.splitlines()
-    assert f"phase 1 ({', '.join(deployed['hosts'])}): would run " in line
+    assert f"phase 1 ({', '.join(deployed['hosts'])}; waiting for a GO: {', '.join(deployed['hosts'])}): would run " in line
     assert f"{REPO}/playbooks/phase1.yml --tags verify,gate -i {deployed['inventory']}" in line
 
 
@@ -94,13 +94,14 @@ def test_a_failed_phase_run_is_logged_on_one_line_and_fails_the_collector(deploy
                   "-e", f"fleet_reports_dir={tmp / 'reports'}", env=env)
     assert res.returncode == 1, res.stdout + res.stderr
     [line] = log.read_text().splitlines()
-    assert f"phase 1 ({', '.join(deployed['hosts'])}): rc=" in line and " rc=0 " not in line
+    assert f"phase 1 ({', '.join(deployed['hosts'])}; waiting for a GO: {', '.join(deployed['hosts'])}): rc=" in line
+    assert " rc=0 " not in line
     assert f"(output: {tmp / 'phase1.log'})" in line
     assert "PLAY RECAP" in (tmp / "phase1.log").read_text()
     assert res.stdout.strip() == line
 
 
-def test_an_empty_ledger_has_no_phase_in_progress(tmp_path):
+def test_an_empty_ledger_has_no_deployed_phase(tmp_path):
     ledger = tmp_path / "ledger.sqlite"
     sys.path.insert(0, str(REPO / ".collections"))
     from ansible_collections.fleet.migration.plugins.module_utils import ledger as ledger_mod
@@ -108,7 +109,8 @@ def test_an_empty_ledger_has_no_phase_in_progress(tmp_path):
     ledger_mod.Ledger(str(ledger)).close()  # the schema only, no evidence
     res = collect("--ledger", str(ledger))
     assert res.returncode == 0
-    assert f"no phase in progress in {ledger}: nothing deployed is waiting for a GO" in res.stdout
+    assert (f"no deployed phase in {ledger}: no host has a successful deployment, so there is nothing to verify"
+            in res.stdout)
 
 
 def test_a_missing_ledger_is_an_error_that_says_what_to_do(tmp_path):
