@@ -254,7 +254,7 @@ def local_flake_dir(flake: str) -> str | None:
             return ref[len(scheme):]
     if FLAKE_SCHEME.match(ref):
         return None
-    return os.path.expanduser(ref)
+    return ref
 
 
 def var_files(flake: str, machine: str, entries: list[tuple[str, str]]) -> list[str]:

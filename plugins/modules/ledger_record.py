@@ -178,8 +178,21 @@ EXAMPLES = r"""
 - name: Record every host's result in one controller task, in one transaction
   fleet.migration.ledger_record:
     ledger_path: "{{ fleet_ledger_path }}"
-    events: >-
-      {{ ansible_play_hosts | map('extract', hostvars) | map(attribute='my_check_event') | list }}
+    # Typically built from each host's registered result, e.g.
+    # ansible_play_hosts | map('extract', hostvars, 'my_check_event') | list
+    events:
+      - kind: health
+        host: cinnabar
+        phase: 1
+        check: my_check
+        ok: true
+        evidence: {answered: true}
+      - kind: health
+        host: orb-nixos
+        phase: 1
+        check: my_check
+        ok: false
+        details: did not answer within 30 s
   delegate_to: localhost
   run_once: true
 """

@@ -27,6 +27,7 @@ import docsupport as ds
 
 sys.path.insert(0, str(ds.REPO / "tests" / "integration"))
 import phase_helpers as H  # noqa: E402
+from fakes._state import host_root  # noqa: E402
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
@@ -120,6 +121,11 @@ def _setup(tmp: Path) -> dict:
                                       for g in ("zerotier-identity", "zerotier-ip", "openssh-cert")})
         machine["generators"]["terraform-state"] = {"files": {"passphrase": {"secret": True}}}
     (tmp / "clan-state" / "flake.json").write_text(json.dumps(clan))
+    for machine in clan["machines"].values():
+        # Every host starts as a fresh cloud VM's stock Debian: what the install example expects.
+        root = host_root(tmp / "clan-state", machine["targetHost"])
+        (root / "etc").mkdir(parents=True, exist_ok=True)
+        (root / "etc" / "os-release").write_text('NAME="Debian GNU/Linux"\nID=debian\n')
     darwin = tmp / "darwin-state"
     (darwin / "profiles").mkdir(parents=True)
     config = {"hosts": {h: {"system": f"/nix/store/{i:032d}-darwin-system-{h}"} for i, h in enumerate(hosts)}}

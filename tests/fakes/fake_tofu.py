@@ -619,8 +619,8 @@ def boot_image(rtype: str, label: str, attrs: dict) -> None:
         shutil.rmtree(root)
     (root / "etc").mkdir(parents=True)
     os_id, version = (match.group(1), match.group(2)) if match else ("unknown", "")
-    (root / "etc" / "os-release").write_text('NAME="%s"\nID=%s\nVERSION_ID="%s"\n# booted from image %s\n'
-                                            % (os_id.capitalize(), os_id, version, image))
+    release = 'NAME="%s"\nID=%s\nVERSION_ID="%s"\n# booted from image %s\n' % (os_id.capitalize(), os_id, version, image)
+    (root / "etc" / "os-release").write_text(release)
 
 
 def delete_machine(rtype: str, label: str, attrs: dict) -> None:

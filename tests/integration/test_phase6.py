@@ -111,8 +111,8 @@ def phase1_go(tmp_path_factory):
     fleet = LocalFleet(tmp / "standins", {h: listing[h] for h in servers}).start()
     try:
         probes = probe_vars(tmp / "clan-state", servers)
-        inventory = H.write_inventory(tmp / "inventory", extra_hostvars={h: fleet.hostvars(h) | probes[h]
-                                                                          for h in servers})
+        hostvars = {h: fleet.hostvars(h) | probes[h] for h in servers}
+        inventory = H.write_inventory(tmp / "inventory", extra_hostvars=hostvars)
         H.fake_clan_state(tmp / "clan-state", H.hosts_tagged("cloud"))
         # The servers as they run before their first migration: Debian VPSs, no NixOS.
         for host in servers:

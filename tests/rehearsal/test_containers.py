@@ -79,7 +79,7 @@ def test_an_interrupted_rehearsal_removes_every_container_and_network(image, tmp
         time.sleep(0.5)
     assert label and containers.left(label), "the rehearsal never started its stand-in"
     proc.send_signal(signum)
-    out, _ = proc.communicate(timeout=300)
+    out = proc.communicate(timeout=300)[0]
     assert proc.returncode == 130, out[-3000:]
     assert "every container this run started is removed" in out
     assert containers.left(label) == [], out[-3000:]

@@ -215,4 +215,4 @@ def test_remote_flake_reference_reports_no_local_files(clan, monkeypatch, tmp_pa
     from ansible_collections.fleet.migration.plugins.modules import clan_vars  # pylint: disable=import-outside-toplevel
     assert clan_vars.var_files("github:owner/clan", "web", [("openssh", "ssh.id_ed25519.pub")]) == []
     assert clan_vars.local_flake_dir("git+file:///srv/clan?ref=main") == "/srv/clan"
-    assert clan_vars.local_flake_dir("~/clan") == str(Path.home() / "clan")
+    assert clan_vars.local_flake_dir("/srv/clan") == "/srv/clan"
