@@ -81,7 +81,7 @@ def _molecule(scenario: str, tmp_path: Path) -> tuple[subprocess.CompletedProces
     started = time.monotonic()
     res = subprocess.run(
         ["molecule", "test", "-s", scenario], cwd=REPO, env=env, capture_output=True, text=True,
-        check=False, timeout=int(os.environ.get("FLEET_VM_SCENARIO_TIMEOUT", "1500")),
+        check=False, timeout=int(os.environ.get("FLEET_VM_SCENARIO_TIMEOUT", "2400")),
     )
     _record_timing(f"molecule_test_{scenario}_seconds", time.monotonic() - started)
     LOGS.mkdir(parents=True, exist_ok=True)
