@@ -271,7 +271,7 @@ def test_an_unreachable_host_is_recorded_by_verify_and_named_by_the_gate(servers
         res = run(servers, "phase1.yml", "--tags", "verify,gate", *accept_phase0())
     out = " ".join((res.stdout + res.stderr).split())
     assert res.returncode != 0
-    [gate] = [g for g in gate_rows(servers, 1) if g.host == "(fleet)"][-1:]
+    [gate] = [g for g in gate_rows(servers, 1) if g.host == H.ledger_mod.FLEET][-1:]
     assert gate.evidence["decision"] == "NO-GO", gate.evidence
     with H.ledger_mod.Ledger(str(servers["ledger"]), create=False) as led:
         reach = [e for e in led.events(kind="health", host=host) if e.check == "reachable"]
