@@ -55,7 +55,7 @@ def test_probe_tasks_grow_with_hosts_not_pairs(tmp_path, n):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     probe = mh.probe_counts(counts)
     # n probe tasks (one per host), no loop items: not n(n-1) tasks.
-    assert probe["action"] == "ansible.builtin.script"
+    assert probe["action"] == "fleet.migration.mesh_probe"
     assert probe["runs"] == n and probe["items"] == 0
     assert sorted(probe["hosts"]) == [f"h{i:03d}" for i in range(1, n + 1)]
     # ...which still reach every ordered pair.
@@ -74,6 +74,26 @@ def test_probe_tasks_grow_with_hosts_not_pairs(tmp_path, n):
             assert set(peer) == {"peer", "address", "reachable", "latency_ms", "error"}
             assert peer["reachable"] is True and isinstance(peer["latency_ms"], (int, float)) and peer["error"] == ""
         assert row.evidence["unreachable"] == []
+
+
+def host_task_runs(counts: dict) -> int:
+    """Host runs of every task of the play, skipped ones included: Ansible's cost grows with these."""
+    return sum(e["runs"] + e["skipped"] for name, e in counts.items() if not name.startswith("_"))
+
+
+def test_each_host_runs_five_tasks_and_the_play_two(tmp_path):
+    """Counted, not timed: Ansible's own cost per task and host (about 0.05 CPU-s with the
+    local connection) is what mesh_verify's time grows with. Per host: the include, the role's
+    argument validation, the address check, the probe (which also builds the evidence and the
+    ledger row) and the final assert; once for the play: the address map and the batch write.
+    The role ran seven per host before (a reset and a summary of its own)."""
+    totals = {}
+    for n in (3, 6):
+        proc, counts, _accepted, _ledger = mesh_run(tmp_path / str(n), n, record=True)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        totals[n] = host_task_runs(counts)
+        assert totals[n] == 5 * n + 2, {k: (v["runs"], v["skipped"]) for k, v in counts.items() if k[0] != "_"}
+    assert totals[6] - totals[3] == 5 * 3
 
 
 def test_a_host_whose_probe_fails_unexpectedly_still_gets_a_failed_row(tmp_path):
