@@ -21,7 +21,7 @@ description:
   - Runs as an action plugin; the evidence is built on the controller.
 options:
   peers:
-    description: The peers to probe, C({name: mesh address}).
+    description: "The peers to probe, C({name: mesh address})."
     type: dict
     required: true
   own_address:
