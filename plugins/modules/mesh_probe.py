@@ -72,16 +72,20 @@ options:
     description: Run id of the ledger row.
     type: str
     default: ""
-author:
-  - fleet.migration contributors
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The probe only connects and closes; it runs in check mode too.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
+author:
+  - Fleet migration control plane maintainers (@cameronraysmith)
 """
 
 EXAMPLES = r"""
