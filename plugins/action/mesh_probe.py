@@ -22,6 +22,10 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleet.migration.plugins.module_utils import mesh
 
+# The collection's own probe (also firewall_verify's), for a task that names none.
+DEFAULT_PROBE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             "roles", "firewall_verify", "files", "port_probe.py")
+
 
 class ActionModule(ActionBase):
     # The probe is piped to the host's Python when the connection pipelines;
@@ -73,7 +77,7 @@ class ActionModule(ActionBase):
         (four commands: make the directory, copy, run, remove).
         """
         shell = self._connection._shell
-        source = self._loader.get_real_file(args["probe_script"])
+        source = self._loader.get_real_file(args["probe_script"] or DEFAULT_PROBE)
         options = ["--targets", json.dumps(peers), "--tcp", str(args["port"]), "--timeout", str(args["timeout"]),
                    "--max-parallel", str(args["max_parallel"])]
         # The interpreter is not quoted, as the script module leaves its

@@ -25,7 +25,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "max_parallel": {"type": "int", "default": 16},
     "min_peers": {"type": "int", "default": 1},
     "python": {"type": "str", "default": "python3"},
-    "probe_script": {"type": "path", "required": True},
+    "probe_script": {"type": "path"},
     "record": {"type": "bool", "default": True},
     "phase": {"type": "raw"},
     "stand_in": {"type": "bool", "default": False},

@@ -54,9 +54,10 @@ options:
     type: str
     default: python3
   probe_script:
-    description: The probe on the controller (C(roles/firewall_verify/files/port_probe.py)).
+    description:
+      - The probe on the controller.
+      - Default, the collection's own, C(roles/firewall_verify/files/port_probe.py).
     type: path
-    required: true
   record:
     description: Return the ledger row RV(event) for this host.
     type: bool
@@ -94,7 +95,7 @@ EXAMPLES = r"""
     peers: {node2: "fd00::2", node3: "fd00::3"}
     scope: [node1, node2, node3]
     port: 22
-    probe_script: "{{ role_path }}/../firewall_verify/files/port_probe.py"
+    timeout: 2
   register: probe
 """
 

@@ -51,6 +51,7 @@ HOST = {
     "fleet.migration.clan_vars": "cinnabar",
     "fleet.migration.darwin_rebuild": "blackphos",
     "fleet.migration.ledger_record": "cinnabar",
+    "fleet.migration.mesh_probe": "cinnabar",
     "fleet.migration.stability_gate": "cinnabar",
     "fleet.migration.terraform": "localhost",
 }
