@@ -188,3 +188,100 @@ def test_the_ci_workflow_runs_the_collector_on_a_schedule_on_a_self_hosted_runne
     job = workflow["jobs"]["collect"]
     assert "self-hosted" in job["runs-on"]
     assert any("scripts/collect-evidence" in step.get("run", "") for step in job["steps"])
+
+
+# ---- scheduling: --jobs and --timeout, against a stand-in ansible-playbook ----
+# The collector runs the ansible-playbook beside its Python (a virtualenv's
+# bin/); a bin/ holding a link to this Python and a script of that name puts a
+# stand-in there. It only logs when it ran, so the ledger below is the
+# collector's input (which phases are deployed), not evidence any test judges.
+
+FAKE_PLAYBOOK = """#!/bin/sh
+# stand-in ansible-playbook: $1 is playbooks/phaseN.yml
+phase=$(basename "$1" .yml)
+echo "start $phase $(date +%s.%N)" >> "$RUNS"
+if [ -n "$HANG" ] && [ "$phase" = "$HANG" ]; then
+  sleep 1000 &
+  echo $! > "$RUNS.child"
+  sleep 1000
+fi
+sleep "${SECONDS_PER_RUN:-0}"
+echo "end $phase $(date +%s.%N)" >> "$RUNS"
+"""
+
+
+def _two_phase_ledger(path: Path) -> Path:
+    sys.path.insert(0, str(REPO / ".collections"))
+    from ansible_collections.fleet.migration.plugins.module_utils import ledger as ledger_mod
+
+    with ledger_mod.Ledger(str(path)) as led:
+        for phase in (1, 2):
+            host = H.hosts_in_phase(phase)[0]
+            led.record("deployment", host, "deploy", True, phase=phase, details="collector input")
+    return path
+
+
+def _stand_in_bin(tmp: Path) -> Path:
+    bin_dir = tmp / "venv-bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    script = bin_dir / "ansible-playbook"
+    script.write_text(FAKE_PLAYBOOK)
+    script.chmod(0o755)
+    return bin_dir / "python"
+
+
+def _spans(runs: Path) -> dict[str, tuple[float, float]]:
+    marks: dict[str, dict[str, float]] = {}
+    for line in runs.read_text().splitlines():
+        what, phase, at = line.split()
+        marks.setdefault(phase, {})[what] = float(at)
+    return {phase: (m["start"], m.get("end", float("inf"))) for phase, m in marks.items()}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_jobs_runs_that_many_phases_at_once(tmp_path, jobs):
+    ledger = _two_phase_ledger(tmp_path / "ledger.sqlite")
+    python, runs = _stand_in_bin(tmp_path), tmp_path / "runs"
+    env = dict(os.environ, RUNS=str(runs), SECONDS_PER_RUN="2")
+    res = subprocess.run([str(python), str(COLLECT), "--ledger", str(ledger), "--jobs", str(jobs)],
+                         capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    spans = _spans(runs)
+    assert sorted(spans) == ["phase1", "phase2"]
+    (s1, e1), (s2, e2) = spans["phase1"], spans["phase2"]
+    overlap = min(e1, e2) - max(s1, s2)
+    assert (overlap > 1) if jobs == 2 else (overlap < 0), spans
+    assert len(res.stdout.splitlines()) == 2 and all(" rc=0 " in line for line in res.stdout.splitlines())
+
+
+def test_a_run_that_hangs_is_stopped_with_every_process_it_started(tmp_path):
+    ledger = _two_phase_ledger(tmp_path / "ledger.sqlite")
+    python, runs = _stand_in_bin(tmp_path), tmp_path / "runs"
+    env = dict(os.environ, RUNS=str(runs), HANG="phase1")
+    res = subprocess.run([str(python), str(COLLECT), "--ledger", str(ledger), "--timeout", "2", "--jobs", "2",
+                          "--output-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert res.returncode == 1, res.stdout + res.stderr
+    [hung] = [line for line in res.stdout.splitlines() if line.split()[2] == "1"]
+    hosts = H.hosts_in_phase(1)[0]
+    assert (f"phase 1 ({hosts}; waiting for a GO: {hosts}): rc=-15 " in hung
+            and " stopped: expected the run to end within --timeout 2s; found it still running, so it and every "
+            f"process it started were stopped. Look for the host or tool that hangs in {tmp_path / 'phase1.log'};"
+            in hung), hung
+    [done] = [line for line in res.stdout.splitlines() if line.split()[2] == "2"]
+    assert " rc=0 " in done
+    child = int((tmp_path / "runs.child").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+
+
+@pytest.mark.parametrize("flag,value", [("--jobs", "0"), ("--jobs", "-1"), ("--timeout", "0"),
+                                        ("--timeout", "-5"), ("--timeout", "nan"), ("--timeout", "inf")])
+def test_jobs_and_timeout_refuse_values_that_would_disable_them(tmp_path, flag, value):
+    ledger = _two_phase_ledger(tmp_path / "ledger.sqlite")
+    res = collect("--ledger", str(ledger), flag, value)
+    assert res.returncode == 2
+    expected = ("expected a whole number of at least 1" if flag == "--jobs"
+                else "expected a finite number of seconds above 0")
+    assert f"argument {flag}: {expected}, found {value}" in res.stderr

@@ -6,8 +6,10 @@ fleet_verify_roles, no `seed`/`verify` stand-ins) since the host's latest
 deployment; for each injected fault a NO-GO before the GO that follows.
 Then a second run on the same ledger, whose phase 1 window has not passed
 when it stops waiting, ends NO-GO saying how long is left. Opt-in with
-FLEET_REHEARSAL=1 (.ci/run sets it; about 20 minutes, six containers);
-otherwise skipped, saying why.
+FLEET_REHEARSAL=1 (.ci/run sets it; 15-25 minutes, six containers);
+otherwise skipped, saying why. The run starts when collection ends and goes
+on beside the rest of the suite; these tests run last and read it
+(tests/rehearsal/background.py).
 """
 from __future__ import annotations
 
@@ -22,26 +24,22 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import background  # noqa: E402
 import standins  # noqa: E402
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.nix]
 
 
 @pytest.fixture(scope="module")
-def rehearsal(tmp_path_factory):
-    if os.environ.get("FLEET_REHEARSAL") != "1":
-        pytest.skip("the full rehearsal runs 6 containers for ~20 minutes: set FLEET_REHEARSAL=1 to run it")
-    for tool in ("podman", "runc", "debootstrap", "ssh", "faketime"):
-        if subprocess.run(["sh", "-c", f"command -v {tool} || test -x /usr/sbin/{tool}"], capture_output=True,
-                          check=False).returncode:
-            pytest.skip(f"{tool} is not installed (scripts/setup installs podman, runc, debootstrap, "
-                        "openssh-client and faketime)")
-    state = tmp_path_factory.mktemp("rehearsal")
-    ledger = state / "ledger.sqlite"
-    env = dict(os.environ, FLEET_LEDGER_PATH=str(ledger))
-    res = subprocess.run([sys.executable, str(REPO / "scripts" / "rehearse"), "--state-dir", str(state)],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
-    return {"state": state, "ledger": ledger, "run": res}
+def rehearsal(rehearsal_run):
+    """The run tests/conftest.py started when collection ended (tests/rehearsal/background.py)."""
+    why = background.why_not()
+    if why:
+        pytest.skip(why)
+    if rehearsal_run is None:
+        pytest.skip("nix is not on PATH: run scripts/setup")
+    res = rehearsal_run.wait()
+    return {"state": rehearsal_run.state, "ledger": rehearsal_run.ledger, "run": res}
 
 
 def rows(ledger: Path) -> list[dict]:

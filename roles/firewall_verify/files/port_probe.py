@@ -40,7 +40,35 @@ import socket
 import sys
 import time
 
-BATCH = 200  # sockets in flight at once: stays below the default 1024-fd limit
+try:
+    import resource
+except ImportError:  # not POSIX: keep the small batches
+    resource = None  # type: ignore[assignment]
+
+# A filtered port costs the whole timeout, so each batch of sockets beyond the
+# first adds one timeout to the probe: keep every port in flight at once when
+# the descriptor limit allows (macOS's default soft limit is 256, Linux's 1024).
+SPARE_FDS = 64  # for Python itself and the selectors
+MIN_BATCH = 16
+
+
+def batch_size(needed: int) -> int:
+    """How many sockets to keep in flight: all ``needed`` when the soft
+    descriptor limit allows it or can be raised to (never above the hard limit)."""
+    if resource is None:
+        return max(MIN_BATCH, min(needed, 200))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed + SPARE_FDS
+    if soft != resource.RLIM_INFINITY and soft < want:
+        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):  # e.g. macOS above kern.maxfilesperproc
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return max(needed, 1)
+    return max(MIN_BATCH, min(needed, soft - SPARE_FDS))
 
 
 def parse_ports(spec: str) -> list[int]:
@@ -62,13 +90,14 @@ def family_of(host: str) -> tuple[int, tuple]:
     return info[0], info[4]
 
 
-def probe_tcp(host: str, ports: list[int], timeout: float) -> dict[str, object]:
+def probe_tcp(host: str, ports: list[int], timeout: float, batch: int | None = None) -> dict[str, object]:
     family, sockaddr = family_of(host)
     result: dict[str, object] = {"open": [], "closed": [], "filtered": [], "latency_ms": {}}
-    for start in range(0, len(ports), BATCH):
+    batch = batch or batch_size(len(ports))
+    for start in range(0, len(ports), batch):
         sel = selectors.DefaultSelector()
         began: dict[int, float] = {}
-        for port in ports[start:start + BATCH]:
+        for port in ports[start:start + batch]:
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setblocking(False)
             addr = (sockaddr[0], port) + tuple(sockaddr[2:])
@@ -104,12 +133,13 @@ def probe_tcp(host: str, ports: list[int], timeout: float) -> dict[str, object]:
     return result
 
 
-def probe_udp(host: str, ports: list[int], timeout: float) -> dict[str, list[int]]:
+def probe_udp(host: str, ports: list[int], timeout: float, batch: int | None = None) -> dict[str, list[int]]:
     family, sockaddr = family_of(host)
     result: dict[str, list[int]] = {"answered": [], "closed": [], "silent": []}
-    for start in range(0, len(ports), BATCH):
+    batch = batch or batch_size(len(ports))
+    for start in range(0, len(ports), batch):
         sel = selectors.DefaultSelector()
-        for port in ports[start:start + BATCH]:
+        for port in ports[start:start + batch]:
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setblocking(False)
             # connect() makes the kernel report ICMP port-unreachable as ECONNREFUSED.
@@ -213,11 +243,19 @@ def main() -> int:
     started = time.monotonic()
     try:
         tcp, udp = parse_ports(args.tcp), parse_ports(args.udp)
-        out = {
-            "host": args.host,
-            "tcp": probe_tcp(args.host, tcp, args.timeout) if tcp else None,
-            "udp": probe_udp(args.host, udp, args.timeout) if udp else None,
-        }
+        # Both protocols at once (a silent UDP port costs the whole timeout, as a
+        # filtered TCP port does), sharing one budget of descriptors.
+        budget = batch_size(len(tcp) + len(udp))
+        udp_batch = max(1, min(len(udp), budget // 2)) if udp else 0
+        tcp_batch = max(1, budget - udp_batch)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            tcp_f = pool.submit(probe_tcp, args.host, tcp, args.timeout, tcp_batch) if tcp else None
+            udp_f = pool.submit(probe_udp, args.host, udp, args.timeout, udp_batch) if udp else None
+            out = {
+                "host": args.host,
+                "tcp": tcp_f.result() if tcp_f else None,
+                "udp": udp_f.result() if udp_f else None,
+            }
     except (OSError, ValueError) as exc:
         print(json.dumps({"host": args.host, "error": f"{type(exc).__name__}: {exc}"}))
         return 2
