@@ -200,6 +200,7 @@ FAKE_PLAYBOOK = """#!/bin/sh
 # stand-in ansible-playbook: $1 is playbooks/phaseN.yml
 phase=$(basename "$1" .yml)
 echo "start $phase $(date +%s.%N)" >> "$RUNS"
+echo "$phase $FLEET_RUN_ID" >> "$RUNS.ids"
 if [ -n "$HANG" ] && [ "$phase" = "$HANG" ]; then
   sleep 1000 &
   echo $! > "$RUNS.child"
@@ -253,6 +254,10 @@ def test_jobs_runs_that_many_phases_at_once(tmp_path, jobs):
     overlap = min(e1, e2) - max(s1, s2)
     assert (overlap > 1) if jobs == 2 else (overlap < 0), spans
     assert len(res.stdout.splitlines()) == 2 and all(" rc=0 " in line for line in res.stdout.splitlines())
+    # Each phase's run has its own run id (fleet_run_id), which every row it records carries.
+    ids = dict(line.split() for line in (tmp_path / "runs.ids").read_text().splitlines())
+    assert ids["phase1"].startswith("collect-evidence-") and ids["phase1"].endswith("-phase1")
+    assert ids["phase2"] == ids["phase1"][: -len("phase1")] + "phase2"
 
 
 def test_a_run_that_hangs_is_stopped_with_every_process_it_started(tmp_path):

@@ -120,5 +120,7 @@ def test_a_second_run_whose_window_has_not_passed_ends_nogo_saying_how_long_is_l
     for machine in standins.plan(range(1, 2)):
         assert f"{machine['name']}: stable_for: expected stable >= {window} min" in res.stdout
         assert f"{machine['name']}: " in res.stdout and f"of {window:g} minutes left" in res.stdout
-    nogo = [e for e in rows(rehearsal["ledger"]) if e["id"] > before and e["kind"] == "gate" and e["phase"] == 1]
+    # The gate's decisions (check gate); the preflight's rows (check preflight) say GO: phase 0 has decided.
+    nogo = [e for e in rows(rehearsal["ledger"]) if e["id"] > before and e["kind"] == "gate" and e["phase"] == 1
+            and e["check_name"] == "gate"]
     assert nogo and not any(e["ok"] for e in nogo)
