@@ -9,11 +9,22 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / ".collections"))
 
 from support import nix as nixsupport  # noqa: E402
+from support import stdio  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tests" / "rehearsal"))
 import background  # noqa: E402
 
 REHEARSAL = pytest.StashKey[background.Run]()
+
+
+@pytest.fixture(autouse=True)
+def _blocking_stdin():
+    """Each test starts with a blocking stdin.
+
+    Every child a test starts inherits one stdin (pytest's /dev/null), and a child that
+    sets it non-blocking (ssh does) and ends without restoring it would make every later
+    ansible-playbook refuse: "Ansible requires blocking IO on stdin/stdout/stderr"."""
+    stdio.make_blocking(0)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -63,7 +63,10 @@ class Run:
         self.started = time.monotonic()
         with open(self.log, "w", encoding="utf-8") as sink:
             self.proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "rehearse"), "--state-dir",
-                                          str(self.state)], cwd=REPO, env=env, stdout=sink,
+                                          str(self.state)], cwd=REPO, env=env,
+                                         # Not the suite's stdin: ssh in the rehearsal sets it non-blocking,
+                                         # and every ansible-playbook a test starts beside it then refuses.
+                                         stdin=subprocess.DEVNULL, stdout=sink,
                                          stderr=subprocess.STDOUT, text=True)
         return self
 

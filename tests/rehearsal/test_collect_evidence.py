@@ -201,6 +201,7 @@ FAKE_PLAYBOOK = """#!/bin/sh
 phase=$(basename "$1" .yml)
 echo "start $phase $(date +%s.%N)" >> "$RUNS"
 echo "$phase $FLEET_RUN_ID" >> "$RUNS.ids"
+readlink /proc/self/fd/0 > "$RUNS.stdin.$phase"
 if [ -n "$HANG" ] && [ "$phase" = "$HANG" ]; then
   sleep 1000 &
   echo $! > "$RUNS.child"
@@ -258,6 +259,19 @@ def test_jobs_runs_that_many_phases_at_once(tmp_path, jobs):
     ids = dict(line.split() for line in (tmp_path / "runs.ids").read_text().splitlines())
     assert ids["phase1"].startswith("collect-evidence-") and ids["phase1"].endswith("-phase1")
     assert ids["phase2"] == ids["phase1"][: -len("phase1")] + "phase2"
+
+
+def test_each_run_has_a_stdin_of_its_own_not_the_callers(tmp_path):
+    """The caller's stdin (a CI runner's pipe) is shared by all who inherit it, and ssh sets it
+    non-blocking; Ansible then refuses to start. Each phase run reads /dev/null instead."""
+    ledger = _two_phase_ledger(tmp_path / "ledger.sqlite")
+    python, runs = _stand_in_bin(tmp_path), tmp_path / "runs"
+    res = subprocess.run([str(python), str(COLLECT), "--ledger", str(ledger)], stdin=subprocess.PIPE,
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ, RUNS=str(runs)),
+                         check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for phase in ("phase1", "phase2"):
+        assert Path(f"{runs}.stdin.{phase}").read_text().strip() == "/dev/null", phase
 
 
 def test_a_run_that_hangs_is_stopped_with_every_process_it_started(tmp_path):
