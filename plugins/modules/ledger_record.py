@@ -232,87 +232,17 @@ events:
   sample: [{"kind": "health", "host": "cinnabar", "check": "mesh_verify", "ok": true, "phase": 1}]
 """
 
-import os
-import sqlite3
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleet.migration.plugins.module_utils.ledger_store import KINDS, Ledger, LedgerError, default_path
-
-# The options of one event: top-level for a single event, suboptions of each
-# element of `events` for a batch.
-EVENT_OPTIONS = dict(
-    kind=dict(type="str", choices=list(KINDS)),
-    host=dict(type="str"),
-    phase=dict(type="int"),
-    check=dict(type="str"),
-    ok=dict(type="bool"),
-    evidence=dict(type="dict", default={}),
-    details=dict(type="str", default=""),
-    run_id=dict(type="str", default=""),
-    measured_on=dict(type="str", default="host", choices=["host", "controller"]),
-    stand_in=dict(type="bool", default=False),
-)
-IDENTITY = ("kind", "host", "check", "ok")
-# Hosts named in a failed batch's message before "and N more".
-HOSTS_NAMED = 10
-
-
-def as_event(params: dict) -> dict:
-    event = {k: params[k] for k in ("kind", "host", "phase", "check", "ok", "details", "run_id")}
-    # Where and on what the evidence was measured travels with it.
-    event["evidence"] = dict(params["evidence"] or {}, measured_on=params["measured_on"], stand_in=params["stand_in"])
-    return event
-
-
-def batch_failure(events: list[dict], path: str, exc: Exception) -> str:
-    hosts = list(dict.fromkeys(e["host"] for e in events))
-    named = ", ".join(hosts[:HOSTS_NAMED]) + (f" and {len(hosts) - HOSTS_NAMED} more" if len(hosts) > HOSTS_NAMED else "")
-    return (f"{named}: could not record the {len(events)} events of this batch in the ledger {path}: {exc}. "
-            "None of them was recorded (one transaction); fix the cause and run the task again.")
+from ansible_collections.fleet.migration.plugins.module_utils.ledger_events import ARGUMENT_SPEC, CONSTRAINTS, record
 
 
 def main() -> None:
-    spec = dict(
-        ledger_path=dict(type="path"),
-        **EVENT_OPTIONS,
-        events=dict(type="list", elements="dict",
-                    options={k: dict(v, required=True) if k in IDENTITY else v for k, v in EVENT_OPTIONS.items()}),
-    )
-    module = AnsibleModule(
-        argument_spec=spec,
-        mutually_exclusive=[("events", k) for k in IDENTITY],
-        required_one_of=[("events", "kind")],
-        required_together=[IDENTITY],
-        supports_check_mode=True,
-    )
-    params = module.params
-    path = os.path.abspath(params["ledger_path"] or default_path())
-    batch = params["events"] is not None
-    events = [as_event(e) for e in params["events"]] if batch else [as_event(params)]
-    # changed stays false: the ledger is the controller's record of what was
-    # observed, not a change to the host (see DOCUMENTATION).
-    result = dict(changed=False, recorded=False, ledger_path=path)
-    if batch:
-        result["events"] = events
-    else:
-        result["event"] = events[0]
-    if module.check_mode or not events:
-        module.exit_json(**result)
-    try:
-        with Ledger(path) as ledger:
-            ids = ledger.record_many(events)
-        if batch:
-            result["ids"] = ids
-        else:
-            result["id"] = ids[0]
-        result["recorded"] = True
-    except (LedgerError, OSError, sqlite3.Error) as exc:
-        if batch:
-            module.fail_json(msg=batch_failure(events, path, exc), **result)
-        module.fail_json(
-            msg=f"{params['host']}: could not record {params['kind']} {params['check']!r} in the ledger {path}: {exc}",
-            **result,
-        )
+    # The action plugin of the same name (plugins/action/ledger_record.py) runs
+    # instead in playbooks; this is the same write, for a run as a module.
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS)
+    result, error = record(module.params, module.check_mode)
+    if error:
+        module.fail_json(msg=error, **result)
     module.exit_json(**result)
 
 

@@ -149,3 +149,37 @@ def test_a_batch_and_a_single_event_are_mutually_exclusive(tmp_path):
     assert rc != 0
     assert "parameters are mutually exclusive: events|kind" in result["msg"]
     assert not (tmp_path / "l.sqlite").exists()
+
+
+def test_the_row_is_written_on_the_controller_without_starting_a_module_process(tmp_path):
+    """The action plugin writes in Ansible's worker: an interpreter that does not exist is never started."""
+    path = tmp_path / "l.sqlite"
+    rc, result = run_module("fleet.migration.ledger_record",
+                            {"ledger_path": str(path), "kind": "health", "host": "cinnabar", "check": "mesh_verify",
+                             "ok": True}, tmp_path, "-e", f"ansible_python_interpreter={tmp_path / 'no-python'}")
+    assert rc == 0 and result["recorded"] is True, result
+    with L.Ledger(str(path)) as led:
+        assert [(e.host, e.check) for e in led.events()] == [("cinnabar", "mesh_verify")]
+
+
+def test_the_module_run_as_a_module_writes_what_the_action_writes(tmp_path):
+    """plugins/modules/ledger_record.py (documentation, and the same write) agrees with the action plugin."""
+    event = {"kind": "health", "host": "cinnabar", "phase": 1, "check": "mesh_verify", "ok": False,
+             "evidence": {"peers": 0}, "details": "no peer answered"}
+    action_ledger, module_ledger = tmp_path / "action.sqlite", tmp_path / "module.sqlite"
+    rc, by_action = run_module("fleet.migration.ledger_record", dict(event, ledger_path=str(action_ledger)), tmp_path)
+    assert rc == 0, by_action
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(event, ledger_path=str(module_ledger))}))
+    res = subprocess.run([sys.executable, str(REPO / "plugins" / "modules" / "ledger_record.py"), str(args)],
+                         env=dict(os.environ, PYTHONPATH=str(REPO / ".collections")), capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    by_module = json.loads(res.stdout)
+    for result in (by_action, by_module):
+        result.pop("ledger_path")
+        result.pop("invocation", None)
+    assert by_module == by_action
+    with L.Ledger(str(action_ledger)) as a, L.Ledger(str(module_ledger)) as m:
+        strip = [(e.kind, e.host, e.phase, e.check, e.ok, e.evidence, e.details) for e in a.events()]
+        assert strip == [(e.kind, e.host, e.phase, e.check, e.ok, e.evidence, e.details) for e in m.events()]
