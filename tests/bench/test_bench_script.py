@@ -1,0 +1,69 @@
+"""scripts/bench measures what it says: each synthetic host is a machine of its own, and the
+phase run's CPU is split into the control plane's, the hosts' and the tools'."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from importlib.machinery import SourceFileLoader
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "scripts" / "bench"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_loader("fleet_bench", SourceFileLoader("fleet_bench", str(BENCH)))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.nix
+def test_each_synthetic_host_is_a_machine_of_its_own(tmp_path):
+    """Clones that shared the template's target host shared its system profile in the fake clan,
+    and a deployment then read another host's generation and failed (9 of 10 deployed)."""
+    bench = load_bench()
+    inventory, hosts = bench.phase_inventory(3, tmp_path)
+    hostvars = json.loads(inventory.read_text())["all"]["hosts"]
+    flake = json.loads((tmp_path / "clan-state-3" / "flake.json").read_text())["machines"]
+    assert len({hostvars[h]["ansible_host"] for h in hosts}) == 3, {h: hostvars[h]["ansible_host"] for h in hosts}
+    assert len({flake[h]["targetHost"] for h in hosts}) == 3, flake
+    for h in hosts:
+        assert h in hostvars[h]["ansible_host"] and h in flake[h]["targetHost"]
+        assert hostvars[h]["clan_machine_name"] == h
+
+
+def test_metered_wrappers_count_their_children_once(tmp_path):
+    bench = load_bench()
+    log = tmp_path / "cpu.log"
+    busy = tmp_path / "busy"
+    busy.write_text("#!/bin/sh\nexec python3 -c 'sum(range(3_000_000))'\n")
+    busy.chmod(0o755)
+    outer = bench.metered(tmp_path / "outer", str(busy), log)
+    inner = bench.metered(tmp_path / "inner", str(outer), log)
+    assert subprocess.run([str(inner)], check=False).returncode == 0
+    # Only the outermost wrapper logs: a tool started by a metered tool is counted once.
+    assert len(log.read_text().splitlines()) == 2
+    assert bench.metered_seconds(log) > 0.05
+
+
+@pytest.mark.nix
+@pytest.mark.slow
+def test_the_phase_part_deploys_every_host_and_splits_the_cpu(tmp_path):
+    out = tmp_path / "bench.json"
+    res = subprocess.run([sys.executable, str(BENCH), "--hosts", "2", "--parts", "phase", "--json", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=1200, check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    row = json.loads(out.read_text())["2"]
+    for leg in ("noverify", "verify"):
+        assert row[f"phase_{leg}_deployed"] == 2, row
+        # The gate says NO-GO minutes after a deploy: exit 2, not a crash.
+        assert row[f"phase_{leg}_rc"] == 2, row
+        assert row[f"phase_{leg}_tool_cpu"] > 0, row
+        assert 0 < row[f"phase_{leg}_control_per_host"] < row[f"phase_{leg}_cpu"] / 2, row
+    assert row["phase_verify_host_cpu"] > 0, row
+    assert "| 2 | " in res.stdout and " 2 deployed" in res.stdout
