@@ -18,7 +18,11 @@ description:
   - "O(events) records a batch (for example one row per host of a play) in one
     transaction, all of it or none, from one controller task: a role that
     checks n hosts runs one module instead of n (C(run_once: true))."
-  - "Run it on the controller (C(delegate_to: localhost)): the ledger lives there."
+  - "It runs on the controller, where the ledger lives: its action plugin writes
+    the row in Ansible's worker process, without starting a module process, so
+    C(delegate_to: localhost) is not needed (and changes nothing)."
+  - O(ledger_path) and E(FLEET_LEDGER_PATH) are read on the controller; the
+    task's C(environment) does not apply.
   - The module always reports C(changed=false); RV(recorded) says whether a row
     was written. Recording evidence changes the controller's ledger, not the
     host, and the verify and gate steps append evidence on every run by design
@@ -144,6 +148,10 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details: The action plugin does all of it; the module does the same when run as a module.
   platform:
     description: Target OS/families that can be operated against.
     support: N/A
