@@ -67,3 +67,40 @@ def test_the_phase_part_deploys_every_host_and_splits_the_cpu(tmp_path):
         assert 0 < row[f"phase_{leg}_control_per_host"] < row[f"phase_{leg}_cpu"] / 2, row
     assert row["phase_verify_host_cpu"] > 0, row
     assert "| 2 | " in res.stdout and " 2 deployed" in res.stdout
+
+
+def test_a_stopped_benchmark_stops_the_run_and_every_process_it_started(tmp_path):
+    """SIGTERM ends the measuring (the table of what was measured is printed); the run it was
+    measuring and that run's children must not go on in the background."""
+    import os
+    import signal
+    import threading
+    import time
+
+    bench = load_bench()
+    script = tmp_path / "run"
+    script.write_text(f"#!/bin/sh\nsleep 1000 &\necho $! > {tmp_path / 'child'}\nsleep 1000\n")
+    script.chmod(0o755)
+
+    def interrupt() -> None:
+        while not (tmp_path / "child").exists():
+            time.sleep(0.05)
+        time.sleep(0.2)
+        # To the main thread, which waits in os.wait4 (a signal raised here would reach only this thread).
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_measured([str(script)])
+    child = int((tmp_path / "child").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError(f"the measured run's child {child} was still running after the benchmark stopped")
