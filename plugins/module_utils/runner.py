@@ -446,8 +446,14 @@ def environment_args() -> dict:
 
 
 def runner_for(module, env: dict | None = None, secrets: list[str] | tuple[str, ...] = ()) -> Runner:
-    """A Runner configured from a module's ``timeout``, ``environment`` and ``secret_environment`` options."""
-    merged = dict(env or {})
+    """A Runner configured from a module's ``timeout``, ``environment`` and ``secret_environment`` options.
+
+    A module run in Ansible's worker (plugins/plugin_utils/in_worker.py) carries
+    the task's ``environment:`` as ``task_environment``: it goes under the rest,
+    as it would in the environment of a module process.
+    """
+    merged = dict(getattr(module, "task_environment", None) or {})
+    merged.update(env or {})
     merged.update(module.params.get("environment") or {})
     hidden = {name: str(value) for name, value in (module.params.get("secret_environment") or {}).items()}
     merged.update(hidden)

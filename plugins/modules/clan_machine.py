@@ -273,12 +273,12 @@ from ansible_collections.fleet.migration.plugins.module_utils.runner import (
 ROLLBACK_PLAYBOOK = "playbooks/rollback-nixos.yml"
 
 
-def read_state(module: AnsibleModule, runner) -> dict:
+def read_state(module, runner) -> dict:
     """The probe's view of the target (see clan_cli_host.probe); raises ProbeError."""
     return probe(module.params, runner, "read its system generation")
 
 
-def wait_for_state(module: AnsibleModule, runner) -> dict:
+def wait_for_state(module, runner) -> dict:
     """After install the target reboots: probe until it runs its new profile or reboot_timeout passes.
 
     The installer may still answer before it reboots, so an answer alone is not enough;
@@ -343,7 +343,7 @@ def shown(running: str | None) -> str:
     return running or "nothing (no /run/current-system)"
 
 
-def after_failure(module: AnsibleModule, runner, result: dict) -> str:
+def after_failure(module, runner, result: dict) -> str:
     """After a failed clan run: read what the host ended on and say it, with what to do."""
     target = module.params["target_host"]
     try:
@@ -386,13 +386,13 @@ def install_argv(params: dict) -> list[str]:
     return argv + list(params["nix_flags"])
 
 
-def missing_vars(module: AnsibleModule, runner) -> list[str]:
+def missing_vars(module, runner) -> list[str]:
     machine = module.params["machine"]
     return clan_cli.missing_vars(runner, clan_argv(module.params, ["vars", "check", machine]),
                                  hint="run `clan vars check %s` by hand to see why it fails" % machine)
 
 
-def plan(module: AnsibleModule, runner, before: dict, result: dict) -> None:
+def plan(module, runner, before: dict, result: dict) -> None:
     """Check mode: build without switching and compare with the system the host runs."""
     params = module.params
     record(result, before, "after")
@@ -419,7 +419,7 @@ def plan(module: AnsibleModule, runner, before: dict, result: dict) -> None:
     result["changed"] = paths[-1] != (before["running"] or before["profile_path"])
 
 
-def run_clan(module: AnsibleModule, runner, before: dict, result: dict) -> None:
+def run_clan(module, runner, before: dict, result: dict) -> None:
     """Run clan install or update, then read what the host runs and fail unless it runs the profile."""
     params = module.params
     machine, action, target = params["machine"], params["action"], params["target_host"]
@@ -447,30 +447,31 @@ def run_clan(module: AnsibleModule, runner, before: dict, result: dict) -> None:
         (before["generation"], before["profile_path"], before["running"])
 
 
-def run_module() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            machine=dict(type="str", required=True),
-            flake=dict(type="str", default="."),
-            action=dict(type="str", default="update", choices=["install", "update"]),
-            target_host=dict(type="str"),
-            build_host=dict(type="str"),
-            nix_flags=dict(type="list", elements="str", default=[]),
-            nix_options=dict(type="dict", default={}),
-            host_key_check=dict(type="str", choices=["strict", "ask", "accept-new", "tofu", "none"]),
-            identity_file=dict(type="path"),
-            update_hardware_config=dict(type="str", choices=["none", "nixos-generate-config", "nixos-facter"]),
-            force=dict(type="bool", default=False),
-            reboot_timeout=dict(type="int", default=900),
-            reboot_poll_interval=dict(type="int", default=10),
-            clan_bin=dict(type="str", default="clan"),
-            ssh_bin=dict(type="str", default="ssh"),
-            ssh_options=dict(type="list", elements="str", default=["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]),
-            timeout=dict(type="int", default=3600),
-            **environment_args(),
-        ),
-        supports_check_mode=True,
-    )
+ARGUMENT_SPEC = dict(
+    machine=dict(type="str", required=True),
+    flake=dict(type="str", default="."),
+    action=dict(type="str", default="update", choices=["install", "update"]),
+    target_host=dict(type="str"),
+    build_host=dict(type="str"),
+    nix_flags=dict(type="list", elements="str", default=[]),
+    nix_options=dict(type="dict", default={}),
+    host_key_check=dict(type="str", choices=["strict", "ask", "accept-new", "tofu", "none"]),
+    identity_file=dict(type="path"),
+    update_hardware_config=dict(type="str", choices=["none", "nixos-generate-config", "nixos-facter"]),
+    force=dict(type="bool", default=False),
+    reboot_timeout=dict(type="int", default=900),
+    reboot_poll_interval=dict(type="int", default=10),
+    clan_bin=dict(type="str", default="clan"),
+    ssh_bin=dict(type="str", default="ssh"),
+    ssh_options=dict(type="list", elements="str", default=["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]),
+    timeout=dict(type="int", default=3600),
+    **environment_args(),
+)
+
+
+def execute(module) -> None:
+    """The module's work; ``module`` is an AnsibleModule, or the action plugin's stand-in
+    (plugins/plugin_utils/in_worker.py), which runs this in Ansible's worker on the controller."""
     params = module.params
     if not params["target_host"]:
         module.fail_json(msg="machine %s: target_host is required, the module reads the system generation from it; "
@@ -514,7 +515,7 @@ def run_module() -> None:
 
 
 def main() -> None:
-    run_module()
+    execute(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

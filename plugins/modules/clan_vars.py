@@ -180,7 +180,7 @@ LIST_LINE = re.compile(r"^([^/\s]+)/(\S+?): (.*)$")
 
 
 class Clan:
-    def __init__(self, module: AnsibleModule, runner) -> None:
+    def __init__(self, module, runner) -> None:
         self.module = module
         self.runner = runner
         self.cmds: list[str] = []
@@ -280,22 +280,23 @@ def ordered_unique(items) -> list:
     return seen
 
 
-def run_module() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            machine=dict(type="str", required=True),
-            flake=dict(type="str", default="."),
-            action=dict(type="str", default="generate", choices=["generate", "check", "list", "regenerate"]),
-            generators=dict(type="list", elements="str", default=[]),
-            fail_on_missing=dict(type="bool", default=False),
-            no_sandbox=dict(type="bool", default=False),
-            nix_options=dict(type="dict", default={}),
-            clan_bin=dict(type="str", default="clan"),
-            timeout=dict(type="int", default=900),
-            **environment_args(),
-        ),
-        supports_check_mode=True,
-    )
+ARGUMENT_SPEC = dict(
+    machine=dict(type="str", required=True),
+    flake=dict(type="str", default="."),
+    action=dict(type="str", default="generate", choices=["generate", "check", "list", "regenerate"]),
+    generators=dict(type="list", elements="str", default=[]),
+    fail_on_missing=dict(type="bool", default=False),
+    no_sandbox=dict(type="bool", default=False),
+    nix_options=dict(type="dict", default={}),
+    clan_bin=dict(type="str", default="clan"),
+    timeout=dict(type="int", default=900),
+    **environment_args(),
+)
+
+
+def execute(module) -> None:
+    """The module's work; ``module`` is an AnsibleModule, or the action plugin's stand-in
+    (plugins/plugin_utils/in_worker.py), which runs this in Ansible's worker on the controller."""
     params = module.params
     machine, action, generators = params["machine"], params["action"], params["generators"]
     if action == "regenerate" and not generators:
@@ -356,7 +357,7 @@ def run_module() -> None:
 
 
 def main() -> None:
-    run_module()
+    execute(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ import json
 import pytest
 
 from fakes import install, path_with
-from fakes.harness import run_module
+from fakes.harness import each_way, run_module  # noqa: F401 (each_way: a fixture)
+
+# Each test runs the module as a module and as its action plugin runs it in Ansible's worker.
+pytestmark = pytest.mark.usefixtures("each_way")
 
 
 @pytest.fixture
