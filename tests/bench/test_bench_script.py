@@ -104,3 +104,25 @@ def test_a_stopped_benchmark_stops_the_run_and_every_process_it_started(tmp_path
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     raise AssertionError(f"the measured run's child {child} was still running after the benchmark stopped")
+
+
+@pytest.mark.nix
+def test_bench_inventory_prints_every_row_and_checks_the_hosts():
+    """scripts/bench-inventory (docs/BENCHMARKS.md, "Inventory"): every row measured, each run's hosts the
+    fleet's, and the plugin's overhead given against a static file of the same hosts."""
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "bench-inventory"), "--runs", "1"], cwd=REPO,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = [line for line in res.stdout.splitlines() if line.startswith("| `") or line.startswith("| the plugin")]
+    assert len(rows) == 6, res.stdout
+    for line in rows:
+        median = line.split("|")[2].strip()
+        assert float(median) > 0, line
+    cold = next(line for line in rows if "--flush-cache" in line)
+    assert cold.rstrip(" |").split("|")[-1].strip().startswith(("+", "-")), cold
+
+
+def test_bench_inventory_refuses_zero_runs():
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "bench-inventory"), "--runs", "0"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 2 and "--runs: expected at least 1; found 0" in res.stderr, res.stderr
