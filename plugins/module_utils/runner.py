@@ -292,6 +292,11 @@ def _communicate(proc: subprocess.Popen, data: str | None, timeout: float | None
         if timed_out or leftovers or proc.poll() is None:
             stop_tree(proc)
         _drain(selector, chunks)
+    except BaseException:
+        # Interrupted while the tool runs (Ctrl-C, or the task's `timeout:`, which Ansible raises inside
+        # the worker that runs an in-worker module): the tool and its children must not outlive the task.
+        stop_tree(proc)
+        raise
     finally:
         selector.close()
         for stream in (proc.stdout, proc.stderr):

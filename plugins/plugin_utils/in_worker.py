@@ -127,6 +127,9 @@ class ControllerModuleAction(ActionBase):
             wrap_async = self._task.async_val and not self._connection.has_native_async
             result.update(self._execute_module(module_name=self.MODULE, task_vars=task_vars,
                                                wrap_async=wrap_async))
+            if not wrap_async:
+                # As ansible.builtin.normal does: an async job still needs its directory.
+                self._remove_tmp_path(self._connection._shell.tmpdir)
             return result
         environment: dict[str, str] = {}
         self._compute_environment_string(raw_environment_out=environment)

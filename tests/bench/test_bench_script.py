@@ -10,6 +10,7 @@ from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
 import pytest
+from support import procs
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "scripts" / "bench"
@@ -93,15 +94,8 @@ def test_a_stopped_benchmark_stops_the_run_and_every_process_it_started(tmp_path
     with pytest.raises(KeyboardInterrupt):
         bench.run_measured([str(script)])
     child = int((tmp_path / "child").read_text())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return
-        if state == "Z":
-            return
-        time.sleep(0.1)
+    if procs.gone(child):
+        return
     os.kill(child, signal.SIGKILL)
     raise AssertionError(f"the measured run's child {child} was still running after the benchmark stopped")
 

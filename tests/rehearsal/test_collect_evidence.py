@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 COLLECT = REPO / "scripts" / "collect-evidence"
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 import phase_helpers as H  # noqa: E402
+from support import procs  # noqa: E402
 
 
 def collect(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -291,24 +292,8 @@ def test_a_run_that_hangs_is_stopped_with_every_process_it_started(tmp_path):
     [done] = [line for line in res.stdout.splitlines() if line.split()[2] == "2"]
     assert " rc=0 " in done
     child = int((tmp_path / "runs.child").read_text())
-    assert _gone(child), f"the hung run's child {child} is still running"
+    assert procs.gone(child), f"the hung run's child {child} is still running"
 
-
-def _gone(pid: int, wait: float = 10.0) -> bool:
-    """The process has ended: no such pid, or a zombie its new parent has not reaped yet."""
-    import time
-
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-        if state == "Z":
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("flag,value", [("--jobs", "0"), ("--jobs", "-1"), ("--timeout", "0"),

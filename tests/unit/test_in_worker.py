@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from fakes import install, path_with
+from support import procs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,3 +95,20 @@ def test_invalid_arguments_fail_as_the_modules_do(clan, tmp_path):
     _rc, results = play(tmp_path, clan, tasks)
     assert results["r_vars"]["msg"].startswith("Unsupported parameters for (fleet.migration.clan_vars) module: bogus")
     assert "value of action must be one of: install, update, got: reinstall" in results["r_machine"]["msg"]
+
+
+def test_a_task_timeout_stops_the_tool_and_its_children(clan, tmp_path):
+    """Ansible raises the task's `timeout:` inside the worker, where the tool now runs: the tool and what it
+    started are stopped, not left running after the task failed."""
+    pids = tmp_path / "pids"
+    hang = tmp_path / "bin" / "hanging-clan"
+    hang.write_text(f'#!/bin/sh\nsleep 300 &\necho "$$ $!" > {pids}\nwait\n')
+    hang.chmod(0o755)
+    tasks = [{"id": "vars", "fleet.migration.clan_vars": {"machine": "web", "clan_bin": str(hang), "action": "list"},
+              "timeout": 3}]
+    _rc, results = play(tmp_path, clan, tasks)
+    assert results["r_vars"]["failed"] is True
+    assert "timed out" in results["r_vars"]["msg"].lower(), results["r_vars"]["msg"]
+    for pid in pids.read_text().split():
+        assert procs.gone(int(pid)), f"process {pid} of the hanging tool outlived the task"
+

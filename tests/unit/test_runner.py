@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+from support import procs
 
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
     REDACTED,
@@ -164,17 +165,6 @@ def test_runner_for_merges_environment_and_scrubs_secret_environment():
     assert REDACTED + " visible-value" in str(info.value)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
 
 def _shell(path, body):
     path.write_text("#!/bin/sh\n" + body)
@@ -208,7 +198,7 @@ def test_timeout_is_hard_when_a_child_left_the_group_holding_stdout(tmp_path):
     assert info.value.kind == "timeout" and "timed out after 1 seconds" in str(info.value)
     assert "started" in info.value.stdout, "output printed before the timeout was lost"
     time.sleep(0.2)
-    assert [p for p in pids if _pid_alive(p)] == [], "a child of the timed-out tool survived"
+    assert [p for p in pids if procs.running(p)] == [], "a child of the timed-out tool survived"
 
 
 def test_tool_that_exits_leaving_a_child_on_its_pipes_returns_promptly(tmp_path):
@@ -223,7 +213,7 @@ def test_tool_that_exits_leaving_a_child_on_its_pipes_returns_promptly(tmp_path)
     assert elapsed < 5, "the call waited %.1f s for a leftover child's pipe" % elapsed
     pids = _wait_pids(pidfile, 1)
     time.sleep(0.2)
-    assert [p for p in pids if _pid_alive(p)] == [], "the leftover child was not stopped"
+    assert [p for p in pids if procs.running(p)] == [], "the leftover child was not stopped"
 
 
 def test_timeout_sends_sigterm_before_sigkill(tmp_path):
