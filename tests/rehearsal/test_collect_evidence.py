@@ -295,7 +295,6 @@ def test_a_run_that_hangs_is_stopped_with_every_process_it_started(tmp_path):
     assert procs.gone(child), f"the hung run's child {child} is still running"
 
 
-
 @pytest.mark.parametrize("flag,value", [("--jobs", "0"), ("--jobs", "-1"), ("--timeout", "0"),
                                         ("--timeout", "-5"), ("--timeout", "nan"), ("--timeout", "inf")])
 def test_jobs_and_timeout_refuse_values_that_would_disable_them(tmp_path, flag, value):

@@ -39,14 +39,15 @@ def play(tmp_path: Path, env: dict, tasks: list[dict], *extra: str) -> tuple[int
     for task in tasks:
         task["register"] = "r_" + task.pop("id")
         task["ignore_errors"] = True
+    registered = ", ".join(f"'{t['register']}': {t['register']}" for t in tasks)
     tasks.append({"ansible.builtin.copy": {"dest": str(tmp_path / "results.json"),
-                                           "content": "{{ {" + ", ".join(f"'{t['register']}': {t['register']}"
-                                                                           for t in tasks) + "} | to_json }}"},
+                                           "content": "{{ {" + registered + "} | to_json }}"},
                   # The copy is a module too: it alone runs with the controller's interpreter.
                   "vars": {"ansible_python_interpreter": sys.executable}})
     playbook = tmp_path / "play.yml"
+    play_vars = {"ansible_python_interpreter": str(tmp_path / "no-python")}
     playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks,
-                                           "vars": {"ansible_python_interpreter": str(tmp_path / "no-python")}}]))
+                                         "vars": play_vars}]))
     res = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local",
                           str(playbook), *extra],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -111,4 +112,3 @@ def test_a_task_timeout_stops_the_tool_and_its_children(clan, tmp_path):
     assert "timed out" in results["r_vars"]["msg"].lower(), results["r_vars"]["msg"]
     for pid in pids.read_text().split():
         assert procs.gone(int(pid)), f"process {pid} of the hanging tool outlived the task"
-

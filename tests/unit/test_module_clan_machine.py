@@ -8,7 +8,8 @@ import pytest
 
 from fakes import install, path_with, profiles
 from fakes.fake_clan import boot_into
-from fakes.harness import each_way, run_module  # noqa: F401 (each_way: a fixture)
+from fakes import harness
+from fakes.harness import run_module
 
 from ansible_collections.fleet.migration.plugins.module_utils import clan_cli_host
 
@@ -17,6 +18,7 @@ TOPLEVEL_B = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-web-25.11
 TARGET = "root@web.fleet"
 
 # Each test runs the module as a module and as its action plugin runs it in Ansible's worker.
+each_way = harness.each_way
 pytestmark = pytest.mark.usefixtures("each_way")
 
 

@@ -6,9 +6,11 @@ import json
 import pytest
 
 from fakes import install, path_with
-from fakes.harness import each_way, run_module  # noqa: F401 (each_way: a fixture)
+from fakes import harness
+from fakes.harness import run_module
 
 # Each test runs the module as a module and as its action plugin runs it in Ansible's worker.
+each_way = harness.each_way
 pytestmark = pytest.mark.usefixtures("each_way")
 
 

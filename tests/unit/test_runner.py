@@ -165,7 +165,6 @@ def test_runner_for_merges_environment_and_scrubs_secret_environment():
     assert REDACTED + " visible-value" in str(info.value)
 
 
-
 def _shell(path, body):
     path.write_text("#!/bin/sh\n" + body)
     path.chmod(0o755)
