@@ -77,6 +77,13 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
     details: It changes nothing, so there is nothing to diff.
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details:
+      - On the controller (a local connection, without become or async) the action plugin runs the module's code in
+        Ansible's worker process, with no module process; anywhere else the module runs as a module. Both return the
+        same result.
   platform:
     description: Target OS/families that can be operated against.
     support: full
@@ -154,7 +161,7 @@ from ansible_collections.fleet.migration.plugins.module_utils import clan_invent
 class Evidence:
     """Runs the evaluations; turns each failure into phase0.Missing."""
 
-    def __init__(self, module: AnsibleModule) -> None:
+    def __init__(self, module) -> None:
         self.module = module
         self.flake = os.path.abspath(module.params["flake"])
         self.nix_bin = module.params["nix_bin"]
@@ -230,7 +237,7 @@ class Evidence:
         return kinds
 
 
-def run_checks(module: AnsibleModule) -> dict:
+def run_checks(module) -> dict:
     params = module.params
     ev = Evidence(module)
     flake_nix_path = os.path.join(ev.flake, "flake.nix")
@@ -288,26 +295,31 @@ def run_checks(module: AnsibleModule) -> dict:
     )
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            flake=dict(type="path", required=True),
-            seed=dict(type="dict", required=True),
-            service_requirements=dict(type="dict", required=True),
-            generator_requirements=dict(type="dict", default={}),
-            criteria=dict(type="dict", required=True),
-            nix_bin=dict(type="str", default="nix"),
-            nix_flags=dict(type="list", elements="str", default=[]),
-            nix_offline=dict(type="str", default="auto", choices=["auto", "always", "never"]),
-            offline_flags_command=dict(type="list", elements="str"),
-            timeout=dict(type="int", default=120),
-        ),
-        supports_check_mode=True,
-    )
+ARGUMENT_SPEC = dict(
+    flake=dict(type="path", required=True),
+    seed=dict(type="dict", required=True),
+    service_requirements=dict(type="dict", required=True),
+    generator_requirements=dict(type="dict", default={}),
+    criteria=dict(type="dict", required=True),
+    nix_bin=dict(type="str", default="nix"),
+    nix_flags=dict(type="list", elements="str", default=[]),
+    nix_offline=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+    offline_flags_command=dict(type="list", elements="str"),
+    timeout=dict(type="int", default=120),
+)
+
+
+def execute(module) -> None:
+    """The module's work; ``module`` is an AnsibleModule, or the action plugin's stand-in
+    (plugins/plugin_utils/in_worker.py), which runs this in Ansible's worker on the controller."""
     if not os.path.isfile(os.path.join(module.params["flake"], "flake.nix")):
         module.fail_json(msg="phase0_check: expected a flake checkout at %s (with flake.nix), found none; set flake "
                              "to the repository root" % module.params["flake"])
     module.exit_json(changed=False, **run_checks(module))
+
+
+def main() -> None:
+    execute(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
 
 
 if __name__ == "__main__":

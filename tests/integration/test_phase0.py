@@ -145,3 +145,24 @@ def test_no_flake_is_no_go_with_every_criterion_failed(repo, tmp_path):
     assert report["error"] == (f"phase0_check: expected a flake checkout at {tmp_path / 'nowhere'} (with flake.nix), "
                                "found none; set flake to the repository root")
     assert "no evidence: the check did not run" in (report_dir / "phase0.md").read_text()
+
+
+def test_the_module_run_as_a_module_judges_as_the_action_does(repo, real_run, tmp_path):
+    """phase0.yml runs phase0_check in Ansible's worker (its action plugin); run as a module process, as
+    anywhere but the controller, it gives the same verdict on the same flake."""
+    spec = phase0_spec(repo)
+    args = {"flake": str(repo), "seed": spec["phase0_seed_machines"],
+            "service_requirements": spec["phase0_service_requirements"],
+            "generator_requirements": spec["phase0_generator_requirements"], "criteria": spec["phase0_criteria"]}
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    env = dict(os.environ, PYTHONPATH=str(repo / ".collections"), FLEET_SHARED=str(nixsupport.SHARED))
+    res = subprocess.run([sys.executable, str(repo / "plugins" / "modules" / "phase0_check.py"), str(args_file)],
+                         env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    by_module = json.loads(res.stdout)
+    report = json.loads((real_run[1] / "phase0.json").read_text())
+    assert by_module["decision"] == report["decision"]
+    assert by_module["failed_blocking"] == report["failed_blocking"]
+    assert by_module["failed_conditions"] == report["failed_conditions"]
+    assert [c["id"] for c in by_module["report"]] == [c["id"] for c in report["criteria"]]
