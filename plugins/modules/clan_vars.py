@@ -65,6 +65,7 @@ options:
     default: 900
 extends_documentation_fragment:
   - fleet.migration.command_environment
+  - fleet.migration.in_worker
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -74,13 +75,6 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
     details: The values are secret; RV(files) names the files that changed.
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
-    details:
-      - On the controller (a local connection, without become or async) the action plugin runs the module's code in
-        Ansible's worker process, with no module process; anywhere else the module runs as a module. Both return the
-        same result.
   platform:
     description: Target OS/families that can be operated against.
     support: full
