@@ -249,6 +249,7 @@ stderr:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils.module_like import ModuleLike
 from ansible_collections.fleet.migration.plugins.module_utils import clan_cli
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli import clan_argv
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli_host import (
@@ -274,12 +275,12 @@ from ansible_collections.fleet.migration.plugins.module_utils.runner import (
 ROLLBACK_PLAYBOOK = "playbooks/rollback-nixos.yml"
 
 
-def read_state(module, runner) -> dict:
+def read_state(module: ModuleLike, runner) -> dict:
     """The probe's view of the target (see clan_cli_host.probe); raises ProbeError."""
     return probe(module.params, runner, "read its system generation")
 
 
-def wait_for_state(module, runner) -> dict:
+def wait_for_state(module: ModuleLike, runner) -> dict:
     """After install the target reboots: probe until it runs its new profile or reboot_timeout passes.
 
     The installer may still answer before it reboots, so an answer alone is not enough;
@@ -344,7 +345,7 @@ def shown(running: str | None) -> str:
     return running or "nothing (no /run/current-system)"
 
 
-def after_failure(module, runner, result: dict) -> str:
+def after_failure(module: ModuleLike, runner, result: dict) -> str:
     """After a failed clan run: read what the host ended on and say it, with what to do."""
     target = module.params["target_host"]
     try:
@@ -387,13 +388,13 @@ def install_argv(params: dict) -> list[str]:
     return argv + list(params["nix_flags"])
 
 
-def missing_vars(module, runner) -> list[str]:
+def missing_vars(module: ModuleLike, runner) -> list[str]:
     machine = module.params["machine"]
     return clan_cli.missing_vars(runner, clan_argv(module.params, ["vars", "check", machine]),
                                  hint="run `clan vars check %s` by hand to see why it fails" % machine)
 
 
-def plan(module, runner, before: dict, result: dict) -> None:
+def plan(module: ModuleLike, runner, before: dict, result: dict) -> None:
     """Check mode: build without switching and compare with the system the host runs."""
     params = module.params
     record(result, before, "after")
@@ -420,7 +421,7 @@ def plan(module, runner, before: dict, result: dict) -> None:
     result["changed"] = paths[-1] != (before["running"] or before["profile_path"])
 
 
-def run_clan(module, runner, before: dict, result: dict) -> None:
+def run_clan(module: ModuleLike, runner, before: dict, result: dict) -> None:
     """Run clan install or update, then read what the host runs and fail unless it runs the profile."""
     params = module.params
     machine, action, target = params["machine"], params["action"], params["target_host"]
@@ -470,7 +471,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def execute(module) -> None:
+def execute(module: ModuleLike) -> None:
     """The module's work; ``module`` is an AnsibleModule, or the action plugin's stand-in
     (plugins/plugin_utils/in_worker.py), which runs this in Ansible's worker on the controller."""
     params = module.params

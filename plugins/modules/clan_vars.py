@@ -165,6 +165,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils.module_like import ModuleLike
 from ansible_collections.fleet.migration.plugins.module_utils import clan_cli
 from ansible_collections.fleet.migration.plugins.module_utils.clan_cli import clan_argv
 from ansible_collections.fleet.migration.plugins.module_utils.runner import (
@@ -181,7 +182,7 @@ LIST_LINE = re.compile(r"^([^/\s]+)/(\S+?): (.*)$")
 
 
 class Clan:
-    def __init__(self, module, runner) -> None:
+    def __init__(self, module: ModuleLike, runner) -> None:
         self.module = module
         self.runner = runner
         self.cmds: list[str] = []
@@ -295,7 +296,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def execute(module) -> None:
+def execute(module: ModuleLike) -> None:
     """The module's work; ``module`` is an AnsibleModule, or the action plugin's stand-in
     (plugins/plugin_utils/in_worker.py), which runs this in Ansible's worker on the controller."""
     params = module.params

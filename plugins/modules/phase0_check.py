@@ -149,6 +149,7 @@ import os
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleet.migration.plugins.module_utils.module_like import ModuleLike
 
 from ansible_collections.fleet.migration.plugins.module_utils import clan_inventory, nix_eval, phase0
 
@@ -156,7 +157,7 @@ from ansible_collections.fleet.migration.plugins.module_utils import clan_invent
 class Evidence:
     """Runs the evaluations; turns each failure into phase0.Missing."""
 
-    def __init__(self, module) -> None:
+    def __init__(self, module: ModuleLike) -> None:
         self.module = module
         self.flake = os.path.abspath(module.params["flake"])
         self.nix_bin = module.params["nix_bin"]
@@ -232,7 +233,7 @@ class Evidence:
         return kinds
 
 
-def run_checks(module) -> dict:
+def run_checks(module: ModuleLike) -> dict:
     params = module.params
     ev = Evidence(module)
     flake_nix_path = os.path.join(ev.flake, "flake.nix")
@@ -304,7 +305,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def execute(module) -> None:
+def execute(module: ModuleLike) -> None:
     """The module's work; ``module`` is an AnsibleModule, or the action plugin's stand-in
     (plugins/plugin_utils/in_worker.py), which runs this in Ansible's worker on the controller."""
     if not os.path.isfile(os.path.join(module.params["flake"], "flake.nix")):
