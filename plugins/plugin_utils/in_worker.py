@@ -32,6 +32,8 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.fleet.migration.plugins.module_utils.module_like import ModuleLike
+
 LOCAL_TRANSPORTS = ("local", "ansible.builtin.local", "ansible.legacy.local")
 
 
@@ -75,7 +77,7 @@ def invalid_arguments(module_name: str, validation: Any) -> str:
     return msg
 
 
-def run_in_worker(module_name: str, spec: dict[str, Any], execute: Callable[[Any], None], args: dict[str, Any],
+def run_in_worker(module_name: str, spec: dict[str, Any], execute: Callable[[ModuleLike], None], args: dict[str, Any],
                   check_mode: bool, diff: bool, task_environment: dict[str, str] | None = None) -> dict[str, Any]:
     """The result ``execute`` gives for ``args``, as the module would return it."""
     validation = ArgumentSpecValidator(spec).validate(dict(args))
@@ -111,7 +113,7 @@ class ControllerModuleAction(ActionBase):
     _supports_async = True
     MODULE = ""
     SPEC: dict[str, Any] = {}
-    EXECUTE: Callable[[Any], None]  # set as staticmethod(the module's execute)
+    EXECUTE: Callable[[ModuleLike], None]  # set as staticmethod(the module's execute)
 
     def in_worker(self) -> bool:
         """Whether the module would run here, on the controller, as this user, and wait for its result."""

@@ -19,6 +19,8 @@ import yaml
 from fakes import install, path_with
 from support import procs
 
+from ansible_collections.fleet.migration.plugins.plugin_utils.in_worker import run_in_worker
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +36,7 @@ def clan(tmp_path):
     return env
 
 
-def play(tmp_path: Path, env: dict, tasks: list[dict], *extra: str) -> tuple[int, dict]:
+def play(tmp_path: Path, env: dict, tasks: list[dict]) -> dict:
     """Run the tasks on localhost (local connection, a missing interpreter); the registered results by name."""
     for task in tasks:
         task["register"] = "r_" + task.pop("id")
@@ -49,17 +51,17 @@ def play(tmp_path: Path, env: dict, tasks: list[dict], *extra: str) -> tuple[int
     playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks,
                                          "vars": play_vars}]))
     res = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local",
-                          str(playbook), *extra],
+                          str(playbook)],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert (tmp_path / "results.json").exists(), res.stdout + res.stderr
-    return res.returncode, json.loads((tmp_path / "results.json").read_text())
+    return json.loads((tmp_path / "results.json").read_text())
 
 
 def test_clan_vars_and_clan_machine_run_without_a_module_process(clan, tmp_path):
     tasks = [{"id": "vars", "fleet.migration.clan_vars": {"machine": "web", "flake": str(tmp_path)}},
              {"id": "machine", "fleet.migration.clan_machine": {"machine": "web", "flake": str(tmp_path),
                                                                 "target_host": "root@web.fleet"}}]
-    _rc, results = play(tmp_path, clan, tasks)
+    results = play(tmp_path, clan, tasks)
     assert results["r_vars"].get("failed") is not True, results["r_vars"]
     assert results["r_vars"]["generators_ran"] == ["openssh"] and results["r_vars"]["missing_after"] == []
     assert results["r_machine"].get("failed") is not True, results["r_machine"]
@@ -75,7 +77,7 @@ def test_the_task_environment_reaches_the_tool_under_the_modules_own(clan, tmp_p
     tasks = [{"id": "vars", "fleet.migration.clan_vars": {"machine": "web", "clan_bin": str(echo), "action": "list",
                                                           "environment": {"FLEET_FROM_BOTH": "option"}},
               "environment": {"FLEET_FROM_TASK": "task", "FLEET_FROM_BOTH": "task"}}]
-    _rc, results = play(tmp_path, clan, tasks)
+    results = play(tmp_path, clan, tasks)
     assert results["r_vars"]["failed"] is True
     assert "task=task option=option" in results["r_vars"]["msg"], results["r_vars"]["msg"]
 
@@ -85,7 +87,7 @@ def test_async_runs_the_module_as_a_module(clan, tmp_path):
     cannot: the interpreter does not exist, which is what the error says."""
     tasks = [{"id": "vars", "fleet.migration.clan_vars": {"machine": "web", "flake": str(tmp_path)},
               "async": 60, "poll": 2}]
-    _rc, results = play(tmp_path, clan, tasks)
+    results = play(tmp_path, clan, tasks)
     assert results["r_vars"]["failed"] is True
     assert "no-python" in json.dumps(results["r_vars"]), results["r_vars"]
 
@@ -93,7 +95,7 @@ def test_async_runs_the_module_as_a_module(clan, tmp_path):
 def test_invalid_arguments_fail_as_the_modules_do(clan, tmp_path):
     tasks = [{"id": "vars", "fleet.migration.clan_vars": {"machine": "web", "bogus": 1}},
              {"id": "machine", "fleet.migration.clan_machine": {"machine": "web", "action": "reinstall"}}]
-    _rc, results = play(tmp_path, clan, tasks)
+    results = play(tmp_path, clan, tasks)
     assert results["r_vars"]["msg"].startswith("Unsupported parameters for (fleet.migration.clan_vars) module: bogus")
     assert "value of action must be one of: install, update, got: reinstall" in results["r_machine"]["msg"]
 
@@ -107,8 +109,25 @@ def test_a_task_timeout_stops_the_tool_and_its_children(clan, tmp_path):
     hang.chmod(0o755)
     tasks = [{"id": "vars", "fleet.migration.clan_vars": {"machine": "web", "clan_bin": str(hang), "action": "list"},
               "timeout": 3}]
-    _rc, results = play(tmp_path, clan, tasks)
+    results = play(tmp_path, clan, tasks)
     assert results["r_vars"]["failed"] is True
     assert "timed out" in results["r_vars"]["msg"].lower(), results["r_vars"]["msg"]
     for pid in pids.read_text().split():
         assert procs.gone(int(pid)), f"process {pid} of the hanging tool outlived the task"
+
+
+def test_phase0_check_runs_without_a_module_process(clan, tmp_path):
+    """playbooks/phase0.yml runs phase0_check on the controller: in the worker, with its own error text."""
+    args = {"flake": str(tmp_path / "no-flake"), "seed": {}, "service_requirements": {}, "criteria": {}}
+    tasks = [{"id": "p0", "fleet.migration.phase0_check": args}]
+    results = play(tmp_path, clan, tasks)
+    assert results["r_p0"]["msg"] == (f"phase0_check: expected a flake checkout at {tmp_path / 'no-flake'} (with "
+                                      "flake.nix), found none; set flake to the repository root"), results["r_p0"]
+
+
+def test_a_module_that_returns_without_a_result_fails_naming_the_bug():
+    """exit_json or fail_json ends every run of a module; one that returns instead is not taken as success."""
+    result = run_in_worker("fleet.migration.example", {"name": {"type": "str"}}, lambda module: None,
+                           {"name": "x"}, check_mode=False, diff=False)
+    assert result["failed"] is True
+    assert result["msg"] == "fleet.migration.example: the module ended without a result; this is a bug in it"
